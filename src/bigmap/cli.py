@@ -1,0 +1,326 @@
+"""The ``bigmap`` command: serve a broker, manage its users, tenants and capabilities, run
+workers. Every command finds the database through ``--db`` or ``BIGMAP_DATABASE_URL``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="bigmap: an open Materials Acceleration Platform for battery research.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+user_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
+token_app = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
+cap_app = typer.Typer(help="Capabilities: (quantity, method) with schemas.", no_args_is_help=True)
+tenant_app = typer.Typer(
+    help="Tenants: who provides and asks for capabilities.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(cap_app, name="capability")
+app.add_typer(tenant_app, name="tenant")
+
+console = Console()
+err = Console(stderr=True)
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="database URL (default: BIGMAP_DATABASE_URL or SQLite in the user data dir)"
+    ),
+]
+
+
+def _url(db: str | None) -> str:
+    from bigmap.config import get_settings
+
+    return db or get_settings().database_url
+
+
+def _broker(db: str | None):
+    """A broker on a migrated database (an embedded SQLite database is migrated here)."""
+    from bigmap.config import get_settings
+    from bigmap.store.broker import Broker
+    from bigmap.store.db import Database, DatabaseError, ensure_current, is_sqlite, upgrade
+
+    url = _url(db)
+    settings = get_settings()
+    database = Database(url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        ensure_current(database)
+    except DatabaseError:
+        if not is_sqlite(url):
+            raise
+        upgrade(url)
+    return Broker(database, secret=settings.secret, lease_seconds=settings.lease_seconds)
+
+
+def _system_actor():
+    """The operator at the command line acts as an admin."""
+    from bigmap.schemas.common import Role
+    from bigmap.store.access import Actor
+
+    return Actor(uuid.UUID(int=0), "(command line)", Role.admin)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _run(fn, *args: Any, **kwargs: Any) -> Any:
+    from bigmap.store.db import DatabaseError
+    from bigmap.store.errors import BrokerError, Invalid
+
+    try:
+        return fn(*args, **kwargs)
+    except Invalid as exc:
+        _fail("\n".join(f"{d.path}: {d.msg}" for d in exc.details), 2)
+    except (BrokerError, DatabaseError, ValueError, OSError) as exc:
+        _fail(str(exc), 2)
+
+
+# ----------------------------------------------------------------------------- db
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOpt = None, revision: str = "head") -> None:
+    """Create or migrate the database to the newest schema."""
+    from bigmap.store.db import upgrade
+
+    _run(upgrade, _url(db), revision)
+    console.print(f"database at revision {revision}")
+
+
+@db_app.command("current")
+def db_current(db: DbOpt = None) -> None:
+    """Print the database's schema revision."""
+    from bigmap.store.db import current_revision, make_engine
+
+    engine = make_engine(_url(db))
+    console.print(current_revision(engine) or "(empty)")
+    engine.dispose()
+
+
+# ----------------------------------------------------------------------------- serve
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="interface (default BIGMAP_HOST or 127.0.0.1)")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="port (default BIGMAP_PORT or 8000)")] = None,
+    db: DbOpt = None,
+    workers: Annotated[int, typer.Option(help="server processes")] = 1,
+    upgrade_db: Annotated[
+        bool,
+        typer.Option(
+            "--upgrade/--no-upgrade", help="migrate the database first (always for SQLite)"
+        ),
+    ] = False,
+    log_level: str = "warning",
+) -> None:
+    """Serve the broker: native API under /api/v1, FINALES paths at the root, docs at /docs."""
+    import uvicorn
+
+    from bigmap.config import get_settings
+    from bigmap.store.db import is_sqlite, upgrade
+
+    settings = get_settings()
+    url = _url(db)
+    if upgrade_db or is_sqlite(url):
+        _run(upgrade, url)
+    os.environ["BIGMAP_DATABASE_URL"] = url
+    host = host or settings.host
+    port = port or settings.port
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    console.print(
+        f"bigmap broker on http://{host}:{port} (database {url.split('@')[-1]}); API docs at /docs"
+    )
+    uvicorn.run(
+        "bigmap.server.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+# ----------------------------------------------------------------------------- users, tokens
+
+
+@user_app.command("add")
+def user_add(
+    name: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    role: Annotated[str, typer.Option(help="admin, tenant or observer")] = "tenant",
+    groups: Annotated[str, typer.Option(help="comma-separated groups (for restricted data)")] = "",
+    db: DbOpt = None,
+) -> None:
+    """Add a user with a hashed password."""
+    from bigmap.schemas.common import Role
+
+    if role not in {r.value for r in Role}:
+        _fail(f"role must be admin, tenant or observer, not {role!r}", 2)
+    broker = _broker(db)
+    user = _run(broker.create_user, name, password, Role(role), [g for g in groups.split(",") if g])
+    console.print(f"user {user.name} ({user.role}) {user.id}")
+
+
+@user_app.command("list")
+def user_list(db: DbOpt = None) -> None:
+    table = Table("name", "role", "groups", "id")
+    for u in _broker(db).list_users():
+        table.add_row(u.name, u.role, ",".join(u.groups or []), str(u.id))
+    console.print(table)
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="the user the token acts for")],
+    days: Annotated[
+        float | None, typer.Option(help="valid for this many days (default: until revoked)")
+    ] = None,
+    label: str = "",
+    db: DbOpt = None,
+) -> None:
+    """Print a new bearer token for a user."""
+    from bigmap.schemas.common import utcnow
+
+    broker = _broker(db)
+    expires = utcnow() + timedelta(days=days) if days else None
+    text, _ = _run(broker.issue_token, name, label=label or "cli", expires_at=expires)
+    print(text)
+
+
+# ----------------------------------------------------------------------------- capabilities, tenants
+
+
+@cap_app.command("add")
+def capability_add(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="capability files or folders of them (FINALES files load as they are)"),
+    ],
+    replace: Annotated[bool, typer.Option(help="replace a different definition")] = False,
+    db: DbOpt = None,
+) -> None:
+    """Register capabilities from JSON files."""
+    from bigmap.schemas.capability import iter_capability_files, load_capability_file
+
+    broker = _broker(db)
+    actor = _system_actor()
+    for path in iter_capability_files(files):
+        spec = _run(load_capability_file, path)
+        row, created = _run(broker.add_capability, actor, spec, replace=replace)
+        console.print(
+            f"{'added' if created else 'present'}: {row.quantity}/{row.method}", soft_wrap=True
+        )
+
+
+@cap_app.command("list")
+def capability_list(db: DbOpt = None) -> None:
+    table = Table("quantity", "method", "active", "providers")
+    for c, n in _broker(db).list_capabilities():
+        table.add_row(c.quantity, c.method, str(c.is_active), str(n))
+    console.print(table)
+
+
+@tenant_app.command("add")
+def tenant_add(
+    file: Annotated[
+        Path, typer.Argument(help="a tenant file (FINALES tenant files load as they are)")
+    ],
+    owner: Annotated[str, typer.Option(help="the user the tenant belongs to")],
+    db: DbOpt = None,
+) -> None:
+    """Register a tenant and print its uuid."""
+    from bigmap.schemas.tenant import load_tenant_file
+
+    broker = _broker(db)
+    spec = _run(load_tenant_file, file)
+    tenant, warnings, _ = _run(broker.register_tenant, _system_actor(), spec, owner=owner)
+    for w in warnings:
+        err.print(f"[yellow]warning:[/yellow] {w}")
+    print(tenant.id)
+
+
+@tenant_app.command("list")
+def tenant_list(db: DbOpt = None) -> None:
+    broker = _broker(db)
+    tenants = broker.list_tenants()
+    details = broker.tenant_details(tenants)
+    table = Table("name", "owner", "kind", "provides", "id")
+    for t in tenants:
+        provides = ", ".join(f"{p['quantity']}/{p['method']}" for p in details[t.id]["provides"])
+        table.add_row(t.name, details[t.id]["owner"], t.kind, provides, str(t.id))
+    console.print(table)
+
+
+# ----------------------------------------------------------------------------- worker
+
+
+@app.command()
+def worker(
+    tenant: Annotated[
+        str, typer.Argument(help="a built-in tenant name or package.module[:attribute]")
+    ],
+    broker: Annotated[
+        str | None, typer.Option(help="broker URL (default BIGMAP_BROKER_URL)")
+    ] = None,
+    token: Annotated[str | None, typer.Option(help="bearer token (default BIGMAP_TOKEN)")] = None,
+    concurrency: Annotated[int, typer.Option(help="jobs at once")] = 1,
+    poll: Annotated[float, typer.Option(help="seconds to wait for work per claim")] = 10.0,
+    max_jobs: Annotated[int | None, typer.Option(help="stop after this many jobs")] = None,
+    replace_capabilities: Annotated[
+        bool, typer.Option(help="replace differing capability definitions (admin)")
+    ] = False,
+    log_level: str = "info",
+) -> None:
+    """Run a tenant: register it, then claim, run and post until stopped (SIGTERM returns
+    unfinished claims to the queue)."""
+    from bigmap.client import BrokerClient, BrokerError, BrokerUnavailable
+    from bigmap.tenants import load_tenant
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        t = load_tenant(tenant)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    client = BrokerClient(broker, token)
+    if not client.token:
+        _fail("no token: pass --token or set BIGMAP_TOKEN (bigmap token create NAME)", 2)
+    try:
+        done = t.serve(
+            client,
+            concurrency=concurrency,
+            poll=poll,
+            max_jobs=max_jobs,
+            replace_capabilities=replace_capabilities,
+        )
+    except (BrokerError, BrokerUnavailable, RuntimeError) as exc:
+        _fail(str(exc), 1)
+    console.print(f"{t.name}: {done} job(s) done")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,32 @@
+"""The client SDK and the tenant runtime. Importable without the server's dependencies."""
+
+from bigmap.client.errors import (
+    AuthError,
+    BrokerError,
+    BrokerUnavailable,
+    CalculationFailed,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    RequestFailed,
+    TenantError,
+    ValidationFailed,
+)
+from bigmap.client.http import BrokerClient
+from bigmap.client.runtime import JobContext, Tenant
+
+__all__ = [
+    "AuthError",
+    "BrokerClient",
+    "BrokerError",
+    "BrokerUnavailable",
+    "CalculationFailed",
+    "ConflictError",
+    "InputError",
+    "JobContext",
+    "NotFoundError",
+    "RequestFailed",
+    "Tenant",
+    "TenantError",
+    "ValidationFailed",
+]

@@ -1,0 +1,46 @@
+"""Server-side configuration from ``BIGMAP_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path(user_data_dir("bigmap", appauthor=False))
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{default_data_dir() / 'bigmap.db'}"
+
+
+class Settings(BaseSettings):
+    """Everything has a working default: SQLite in the user data directory, port 8000."""
+
+    model_config = SettingsConfigDict(env_prefix="BIGMAP_", extra="ignore")
+
+    database_url: str = Field(default_factory=default_database_url)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Signing secret for tokens. When empty, one is generated once and kept in the database.
+    secret: str = ""
+    # Default lease of a claim, seconds; a tenant renews it on long jobs.
+    lease_seconds: float = 60.0
+    # Tokens made by ``POST /user_management/authenticate`` expire after this many hours.
+    login_token_hours: float = 24.0
+    # SQLite durability: FULL fsyncs every commit (survives power loss), NORMAL only
+    # survives a crash of the process.
+    sqlite_synchronous: str = "FULL"
+    # A tenant counts as alive for this long after its last heartbeat or claim.
+    heartbeat_seconds: float = 120.0
+    # Background sweep that returns expired leases to the queue.
+    sweep_seconds: float = 2.0
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

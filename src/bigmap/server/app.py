@@ -1,0 +1,101 @@
+"""The FastAPI application of the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+import bigmap
+from bigmap.config import Settings, get_settings
+from bigmap.server import errors
+from bigmap.server.notify import Notifier
+from bigmap.server.routers import auth, campaigns, capabilities, finales, requests, results, tenants
+from bigmap.store.broker import Broker
+from bigmap.store.db import Database, current_revision, ensure_current
+
+log = logging.getLogger("bigmap.server")
+
+
+async def _sweep(app: FastAPI, every: float) -> None:
+    """Return expired leases to the queue, and wake waiting workers."""
+    broker: Broker = app.state.broker
+    while True:
+        await asyncio.sleep(every)
+        try:
+            if await run_in_threadpool(broker.expire_leases):
+                app.state.notifier.notify()
+        except Exception:  # keep sweeping through a passing database error
+            log.exception("lease sweep failed")
+
+
+def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
+    """The broker on the database of ``settings`` (which must be migrated to head)."""
+    settings = settings or get_settings()
+    db = Database(
+        database_url or settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
+    )
+    ensure_current(db)
+    broker = Broker(
+        db,
+        secret=settings.secret,
+        lease_seconds=settings.lease_seconds,
+        heartbeat_seconds=settings.heartbeat_seconds,
+    )
+    broker.secret  # noqa: B018 - generate and store the signing secret before serving
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.notifier.bind(asyncio.get_running_loop())
+        task = asyncio.create_task(_sweep(app, settings.sweep_seconds))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            db.dispose()
+
+    app = FastAPI(
+        title="bigmap broker",
+        version=bigmap.__version__,
+        description=(
+            "The broker of bigmap, an open Materials Acceleration Platform for battery research. "
+            "Native API under /api/v1; the paths of FINALES 1.1.0 at the root."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.broker = broker
+    app.state.notifier = Notifier()
+    errors.install(app)
+
+    api = APIRouter(prefix="/api/v1")
+
+    @api.get("/health", tags=["health"])
+    def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "version": bigmap.__version__,
+            "database": db.engine.dialect.name,
+            "revision": current_revision(db.engine),
+        }
+
+    for module in (auth, capabilities, tenants, requests, results, campaigns):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(finales.router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (one per server process): settings from the
+    environment."""
+    logging.getLogger("bigmap").setLevel(logging.INFO)
+    return create_app(Settings())

@@ -1,0 +1,67 @@
+"""Bad input never gives a 500: every error becomes a 4xx with a clear message."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from bigmap.schemas.validation import json_path
+from bigmap.store.errors import BrokerError, Invalid, Unauthorized
+
+log = logging.getLogger("bigmap.server")
+
+
+def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        loc = list(err.get("loc", ()))
+        where = loc[0] if loc else "body"
+        rel = loc[1:] if where in ("body", "query", "path", "header") else loc
+        path = json_path(rel) if where == "body" else f"{where}:{'.'.join(map(str, rel))}"
+        out.append(
+            {
+                "loc": loc,
+                "path": path,
+                "msg": err.get("msg", ""),
+                "type": err.get("type", "value_error"),
+            }
+        )
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Invalid)
+    async def _invalid(_: Request, exc: Invalid) -> JSONResponse:
+        return JSONResponse(
+            status_code=422, content={"detail": [d.model_dump() for d in exc.details]}
+        )
+
+    @app.exception_handler(BrokerError)
+    async def _broker(_: Request, exc: BrokerError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        return JSONResponse(
+            status_code=exc.status_code, content={"detail": exc.message}, headers=headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": _validation_detail(exc)})
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        log.warning("integrity error: %s", exc.orig)
+        return JSONResponse(status_code=409, content={"detail": "conflicts with a stored record"})
+
+    @app.exception_handler(OperationalError)
+    async def _operational(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unavailable: %s", exc.orig)
+        return JSONResponse(
+            status_code=503,
+            content={"detail": "database unavailable, try again"},
+            headers={"Retry-After": "1"},
+        )

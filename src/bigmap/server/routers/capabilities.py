@@ -1,0 +1,57 @@
+"""The capability catalogue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Response
+
+from bigmap.schemas.capability import CapabilitySpec
+from bigmap.schemas.identity import CapabilityOut
+from bigmap.schemas.templates import template
+from bigmap.server.convert import capability_out
+from bigmap.server.deps import ActorDep, BrokerDep
+from bigmap.store.errors import Invalid
+
+router = APIRouter(prefix="/capabilities", tags=["capabilities"])
+
+
+@router.get("", response_model=list[CapabilityOut])
+def list_capabilities(
+    broker: BrokerDep, _: ActorDep, currently_available: bool = False
+) -> list[CapabilityOut]:
+    """All capabilities; with ``currently_available`` only those an active tenant provides."""
+    return [
+        capability_out(c, n)
+        for c, n in broker.list_capabilities(currently_available=currently_available)
+    ]
+
+
+@router.post("", response_model=CapabilityOut, status_code=201)
+def add_capability(
+    broker: BrokerDep,
+    actor: ActorDep,
+    response: Response,
+    document: dict[str, Any] = Body(description="a native capability or a FINALES capability file"),
+    replace: bool = False,
+) -> CapabilityOut:
+    try:
+        spec = CapabilitySpec.from_document(document)
+    except ValueError as exc:
+        raise Invalid(str(exc), []) from None
+    row, created = broker.add_capability(actor, spec, replace=replace)
+    if not created:
+        response.status_code = 200
+    return capability_out(row)
+
+
+@router.get("/{quantity}/{method}", response_model=CapabilityOut)
+def get_capability(broker: BrokerDep, _: ActorDep, quantity: str, method: str) -> CapabilityOut:
+    return capability_out(broker.get_capability(quantity, method))
+
+
+@router.get("/{quantity}/{method}/template")
+def get_template(broker: BrokerDep, _: ActorDep, quantity: str, method: str) -> dict[str, Any]:
+    """Documents of the right shape to fill in: the parameters of a request, the data of a result."""
+    cap = broker.get_capability(quantity, method)
+    return {"parameters": template(cap.parameter_schema), "result": template(cap.result_schema)}

@@ -1,0 +1,97 @@
+"""Shared fixtures: real brokers (``bigmap serve`` in a child process on a free loopback
+port) on real SQLite and PostgreSQL databases.
+
+``live`` runs every test that uses it once per backend. PostgreSQL tests need the server
+at 127.0.0.1:5432; they skip without it, except in CI (``CI=true``), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bigmap.client import BrokerClient
+from bigmap.embedded import LocalBroker, postgres_available, temporary_postgres_database
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+FINALES = SHARED / "finales"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _require_postgres() -> None:
+    if not postgres_available():
+        if IN_CI:
+            pytest.fail("PostgreSQL at 127.0.0.1:5432 is required in CI")
+        pytest.skip("PostgreSQL is not available")
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh database per backend for the session."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'bigmap.db'}"
+    else:
+        _require_postgres()
+        with temporary_postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database for one test; parametrize indirectly with "sqlite"/"postgresql"."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'bigmap.db'}"
+    else:
+        _require_postgres()
+        with temporary_postgres_database() as url:
+            yield url
+
+
+@dataclass
+class Live:
+    """A running broker with users: ``admin`` (admin), ``alice`` and ``bob`` (tenant role),
+    ``olga`` (observer); the FINALES capabilities registered."""
+
+    server: LocalBroker
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def client(self, user: str = "alice", **kwargs) -> BrokerClient:
+        return BrokerClient(self.server.url, self.tokens[user], **kwargs)
+
+    def headers(self, user: str = "alice") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+
+@pytest.fixture(scope="session")
+def live(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    from bigmap.schemas.capability import finales_capabilities
+
+    log = tmp_path_factory.mktemp("logs") / "broker.log"
+    server = LocalBroker(db_url, log_path=log, env={"BIGMAP_SWEEP_SECONDS": "0.2"})
+    tokens = {
+        "admin": server.user("admin", "admin", password="admin-password"),
+        "alice": server.user("alice", "tenant", password="alice-password", groups=["lab-a"]),
+        "bob": server.user("bob", "tenant", password="bob-password", groups=["lab-b"]),
+        "olga": server.user("olga", "observer", password="olga-password"),
+    }
+    from bigmap.store.access import Actor
+    from bigmap.schemas.common import Role
+    import uuid
+
+    system = Actor(uuid.UUID(int=0), "setup", Role.admin)
+    for spec in finales_capabilities():
+        server.broker.add_capability(system, spec)
+    server.start()
+    try:
+        yield Live(server, tokens)
+    finally:
+        server.close()
