@@ -8,6 +8,7 @@ at 127.0.0.1:5432; they skip without it, except in CI (``CI=true``), where they 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 
 from bigmap.client import BrokerClient
 from bigmap.embedded import LocalBroker, postgres_available, temporary_postgres_database
+from bigmap.schemas.common import Role
+from bigmap.store.access import Actor
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FINALES = SHARED / "finales"
@@ -30,7 +33,9 @@ def _require_postgres() -> None:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A fresh database per backend for the session."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'bigmap.db'}"
@@ -73,6 +78,18 @@ class Live:
 
 @pytest.fixture(scope="session")
 def live(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A broker per backend (tests using it run on SQLite and on PostgreSQL)."""
+    yield from _live(db_url, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def live_one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """One broker on SQLite, for tests of tenants and planners (not of the store)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite-one') / 'bigmap.db'}"
+    yield from _live(url, tmp_path_factory)
+
+
+def _live(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     from bigmap.schemas.capability import finales_capabilities
 
     log = tmp_path_factory.mktemp("logs") / "broker.log"
@@ -83,10 +100,6 @@ def live(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live
         "bob": server.user("bob", "tenant", password="bob-password", groups=["lab-b"]),
         "olga": server.user("olga", "observer", password="olga-password"),
     }
-    from bigmap.store.access import Actor
-    from bigmap.schemas.common import Role
-    import uuid
-
     system = Actor(uuid.UUID(int=0), "setup", Role.admin)
     for spec in finales_capabilities():
         server.broker.add_capability(system, spec)

@@ -24,8 +24,14 @@ class PolyOut(BaseModel):
     derivative: float
 
 
-@tenant.capability("polynomial", "horner", parameters=PolyIn, result=PolyOut,
-                   limitations={"x": [{"min": -10, "max": 10}]}, lease_seconds=1.0)
+@tenant.capability(
+    "polynomial",
+    "horner",
+    parameters=PolyIn,
+    result=PolyOut,
+    limitations={"x": [{"min": -10, "max": 10}]},
+    lease_seconds=1.0,
+)
 def horner(p: PolyIn, ctx: JobContext) -> PolyOut:
     """Value and derivative of a polynomial at x (Horner's scheme)."""
     if p.fail == "input":
@@ -59,7 +65,9 @@ class SumOut(BaseModel):
 @tenant.capability("polynomial", "sum_of_values", parameters=SumIn, result=SumOut)
 def sum_of_values(p: SumIn, ctx: JobContext) -> SumOut:
     """Sum of the polynomial over xs, each value computed by a sub-request."""
-    subs = [ctx.submit("polynomial", "horner", {"x": x, "coefficients": p.coefficients}) for x in p.xs]
+    subs = [
+        ctx.submit("polynomial", "horner", {"x": x, "coefficients": p.coefficients}) for x in p.xs
+    ]
     parts = [ctx.wait(s["id"], timeout=60)["data"]["value"] for s in subs]
     ctx.provenance["inputs"] = [s["id"] for s in subs]
     return SumOut(total=sum(parts), parts=parts)

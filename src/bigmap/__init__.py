@@ -6,3 +6,8 @@ The broker (``bigmap.server``) connects simulations, instruments and planners
 """
 
 __version__ = "0.1.0"
+
+import os as _os
+
+# PyBaMM asks about telemetry and may try to reach the network; bigmap runs offline.
+_os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
