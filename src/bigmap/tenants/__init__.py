@@ -9,7 +9,10 @@ if TYPE_CHECKING:
     from bigmap.client.runtime import Tenant
 
 # name -> "module:attribute" of a bigmap.client.Tenant
-BUILTIN: dict[str, str] = {}
+BUILTIN: dict[str, str] = {
+    "electrolyte-model": "bigmap.tenants.electrolyte:tenant",
+    "cell-sim": "bigmap.tenants.cell:tenant",
+}
 
 
 def load_tenant(name: str) -> Tenant:
