@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 BUILTIN: dict[str, str] = {
     "electrolyte-model": "bigmap.tenants.electrolyte:tenant",
     "cell-sim": "bigmap.tenants.cell:tenant",
+    "molecule-sim": "bigmap.tenants.molecule:tenant",
 }
 
 
