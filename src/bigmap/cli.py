@@ -289,6 +289,9 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="jobs at once")] = 1,
     poll: Annotated[float, typer.Option(help="seconds to wait for work per claim")] = 10.0,
     max_jobs: Annotated[int | None, typer.Option(help="stop after this many jobs")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="register under this name (default: the tenant's own)")
+    ] = None,
     replace_capabilities: Annotated[
         bool, typer.Option(help="replace differing capability definitions (admin)")
     ] = False,
@@ -306,6 +309,8 @@ def worker(
         t = load_tenant(tenant)
     except ValueError as exc:
         _fail(str(exc), 2)
+    if name:
+        t.name = name
     client = BrokerClient(broker, token)
     if not client.token:
         _fail("no token: pass --token or set BIGMAP_TOKEN (bigmap token create NAME)", 2)
@@ -320,6 +325,48 @@ def worker(
     except (BrokerError, BrokerUnavailable, RuntimeError) as exc:
         _fail(str(exc), 1)
     console.print(f"{t.name}: {done} job(s) done")
+
+
+# ----------------------------------------------------------------------------- ingest (issue 5)
+
+
+@app.command()
+def ingest(
+    file: Annotated[
+        Path, typer.Argument(help="a cycler file (.mpr, .mpt, Maccor, Neware, Arbin, CSV)")
+    ],
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="biologic_mpr, biologic_mpt, maccor, neware, arbin or csv (default: detect)",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Parquet file to write (default: FILE.parquet)")
+    ] = None,
+) -> None:
+    """Read a cycler file into the normalised cycling table and store it as Parquet."""
+    import time
+
+    from bigmap.analysis import IngestError, read_cycler_file, write_parquet
+    from bigmap.analysis.fom import cycle_summary
+
+    t0 = time.perf_counter()
+    try:
+        df = read_cycler_file(file, format)
+    except IngestError as exc:
+        _fail(str(exc), 2)
+    target = out or file.with_name(file.name + ".parquet")
+    try:
+        write_parquet(df, target, df.attrs["source"])
+    except OSError as exc:
+        _fail(f"cannot write {target}: {exc}", 2)
+    s = cycle_summary(df)
+    console.print(
+        f"{file.name}: {df.attrs['source']['format']}, {len(df)} rows, {len(s)} cycle(s), "
+        f"{time.perf_counter() - t0:.2f} s -> {target}"
+    )
 
 
 if __name__ == "__main__":

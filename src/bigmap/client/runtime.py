@@ -18,7 +18,6 @@ and returns unfinished claims to the queue.
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import signal
 import threading
@@ -379,29 +378,29 @@ class Worker:
                 signal.signal(sig, lambda *_: self.stop.set())
         beat = threading.Thread(target=self._heartbeat, daemon=True, name="bigmap-heartbeat")
         beat.start()
-        pool = concurrent.futures.ThreadPoolExecutor(
-            self.concurrency, thread_name_prefix="bigmap-job"
-        )
-        futures: set[concurrent.futures.Future] = set()
+        # Jobs run in daemon threads: a stop must not wait for a calculation that cannot be
+        # interrupted; its claim goes back to the queue instead.
+        jobs: set[threading.Thread] = set()
         caps = list(self.tenant.capabilities)
+        # claim with the shortest lease; each job's renewer sets its capability's own at once
+        lease = min(c.lease_seconds for c in self.tenant.capabilities.values())
         try:
             while not self.stop.is_set():
-                futures = {f for f in futures if not f.done()}
-                if self.max_jobs is not None and self.done + len(futures) >= self.max_jobs:
-                    if not futures:
+                jobs = {t for t in jobs if t.is_alive()}
+                busy = len(jobs)
+                if (
+                    self.max_jobs is not None and self.done + busy >= self.max_jobs
+                ) or busy >= self.concurrency:
+                    if self.max_jobs is not None and not busy and self.done >= self.max_jobs:
                         break
-                    concurrent.futures.wait(
-                        futures, timeout=0.5, return_when=concurrent.futures.FIRST_COMPLETED
-                    )
-                    continue
-                if len(futures) >= self.concurrency:
-                    concurrent.futures.wait(
-                        futures, timeout=0.5, return_when=concurrent.futures.FIRST_COMPLETED
-                    )
+                    self.stop.wait(0.05)
                     continue
                 try:
                     req = self.client.claim_next(
-                        self.tenant_id, capabilities=caps, wait=min(self.poll, 30)
+                        self.tenant_id,
+                        capabilities=caps,
+                        wait=min(self.poll, 30),
+                        lease_seconds=lease,
                     )
                 except (BrokerUnavailable, BrokerError) as exc:
                     log.warning("claiming failed: %s; retrying", exc)
@@ -412,17 +411,22 @@ class Worker:
                 if self.stop.is_set():
                     self._release(req["id"], "tenant stopping")
                     break
-                futures.add(pool.submit(self._job, req))
+                with self._lock:
+                    self._running[req["id"]] = threading.Event()
+                job = threading.Thread(
+                    target=self._job, args=(req,), daemon=True, name=f"bigmap-job-{req['id'][:8]}"
+                )
+                jobs.add(job)
+                job.start()
         finally:
             self.stop.set()
-            self._shutdown(futures)
-            pool.shutdown(wait=False, cancel_futures=True)
+            self._shutdown(jobs)
         return self.done
 
-    def _shutdown(self, futures: set[concurrent.futures.Future]) -> None:
-        pending = {f for f in futures if not f.done()}
-        if pending:
-            concurrent.futures.wait(pending, timeout=self.grace)
+    def _shutdown(self, jobs: set[threading.Thread]) -> None:
+        deadline = time.monotonic() + self.grace
+        for job in jobs:
+            job.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
             unfinished = list(self._running)
         for rid in unfinished:
@@ -451,7 +455,9 @@ class Worker:
     ) -> None:
         every = max(0.5, min(lease / 3.0, 30.0))
         last_progress = None
-        while not finished.wait(every):
+        wait = 0.0  # renew at once: the claim was made with the tenant's shortest lease
+        while not finished.wait(wait):
+            wait = every
             try:
                 progress = ctx._progress if ctx._progress != last_progress else None
                 self.client.renew_lease(ctx.request_id, self.tenant_id, lease, progress)
@@ -470,10 +476,9 @@ class Worker:
         rid = req["id"]
         method = req.get("claimed_method") or req["methods"][0]
         cap = self.tenant.capabilities[(req["quantity"], method)]
-        lost = threading.Event()
-        finished = threading.Event()
         with self._lock:
-            self._running[rid] = lost
+            lost = self._running.setdefault(rid, threading.Event())
+        finished = threading.Event()
         ctx = JobContext(
             request=req, method=method, tenant_id=self.tenant_id, client=self.client, capability=cap
         )
