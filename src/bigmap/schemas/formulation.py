@@ -218,7 +218,7 @@ def mole_fractions(formulation: Sequence[Mapping[str, Any]]) -> dict[str, float]
     Every component must be a known chemical (:data:`CHEMICALS`), appear once, have a
     molar fraction type (``molPerMol``) and a fraction in [0, 1]; the fractions must sum to
     1 within :data:`SUM_TOLERANCE`. Otherwise ``ValueError`` with the offending index."""
-    if isinstance(formulation, Mapping) or not isinstance(formulation, Sequence):
+    if isinstance(formulation, Mapping | str | bytes) or not isinstance(formulation, Sequence):
         raise ValueError("a formulation must be a list of components")
     if not formulation:
         raise ValueError("the formulation is empty")
