@@ -13,6 +13,7 @@ BUILTIN: dict[str, str] = {
     "electrolyte-model": "bigmap.tenants.electrolyte:tenant",
     "cell-sim": "bigmap.tenants.cell:tenant",
     "molecule-sim": "bigmap.tenants.molecule:tenant",
+    "crystal-sim": "bigmap.tenants.crystal:tenant",
 }
 
 
