@@ -32,9 +32,10 @@ class Settings(BaseSettings):
     lease_seconds: float = 60.0
     # Tokens made by ``POST /user_management/authenticate`` expire after this many hours.
     login_token_hours: float = 24.0
-    # SQLite durability: FULL fsyncs every commit (survives power loss), NORMAL only
-    # survives a crash of the process.
-    sqlite_synchronous: str = "FULL"
+    # SQLite durability. NORMAL (with WAL): a committed transaction survives a crash of the
+    # process (SIGKILL included); the last ones may roll back on a power loss or OS crash.
+    # FULL fsyncs every commit and survives those too, at a cost in throughput.
+    sqlite_synchronous: str = "NORMAL"
     # A tenant counts as alive for this long after its last heartbeat or claim.
     heartbeat_seconds: float = 120.0
     # Background sweep that returns expired leases to the queue.

@@ -41,7 +41,7 @@ from bigmap.client.http import BrokerClient
 from bigmap.schemas.capability import CapabilitySpec, finales_capability
 from bigmap.schemas.common import Software, TenantKind
 from bigmap.schemas.tenant import Provides, TenantSpec
-from bigmap.schemas.validation import compile_schema, json_path
+from bigmap.schemas.validation import json_path, validate
 
 log = logging.getLogger("bigmap.tenant")
 
@@ -89,14 +89,10 @@ class Capability:
             raise TypeError(
                 f"{self.quantity}/{self.method} returned {type(data).__name__}, not an object"
             )
-        errors = sorted(
-            compile_schema(self.spec.result_schema).iter_errors(data),
-            key=lambda e: list(map(str, e.path)),
-        )
+        errors = validate(self.spec.result_schema, data, ["data"])
         if errors:
-            e = errors[0]
             raise TypeError(
-                f"the result breaks the result schema at {json_path(['data', *e.absolute_path])}: {e.message}"
+                f"the result breaks the result schema at {errors[0].path}: {errors[0].msg}"
             )
         return data
 

@@ -15,7 +15,9 @@ HTE_CITATION = (
 
 def hte_path() -> Path:
     """The 3,626 measured conductivities of LiPF6 in EC/PC/EMC blends, 243-333 K (TSV)."""
-    return Path(str(resources.files("bigmap.data") / "electrolyte_hte" / "HTE_dataset_PC_EMC_EC_LiPF6.tsv"))
+    return Path(
+        str(resources.files("bigmap.data") / "electrolyte_hte" / "HTE_dataset_PC_EMC_EC_LiPF6.tsv")
+    )
 
 
 def load_hte() -> Any:

@@ -6,8 +6,9 @@ import json
 from functools import lru_cache
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import SchemaError, best_match
 from pydantic import BaseModel
 
 
@@ -35,15 +36,23 @@ def error(loc: list[str | int], msg: str, type_: str = "value_error") -> ErrorDe
 
 
 @lru_cache(maxsize=512)
-def _validator(schema_text: str) -> Draft202012Validator:
+def _validators(schema_text: str) -> tuple[Any, Draft202012Validator]:
     schema = json.loads(schema_text)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return jsonschema_rs.validator_for(schema), Draft202012Validator(schema)
 
 
 def compile_schema(schema: dict[str, Any]) -> Draft202012Validator:
     """A cached validator for ``schema``; raises ``SchemaError`` for an invalid schema."""
-    return _validator(json.dumps(schema, sort_keys=True))
+    return _validators(json.dumps(schema, sort_keys=True))[1]
+
+
+def _message(err: Any) -> tuple[list[str | int], str, str]:
+    """The most specific reason of an error (inside anyOf/oneOf, the best sub-error)."""
+    if err.context:
+        err = best_match(err.context)
+    msg = err.message if len(err.message) <= 300 else err.message[:297] + "..."
+    return list(err.absolute_path), msg, f"schema.{err.validator}"
 
 
 def check_schema(schema: Any) -> str | None:
@@ -59,10 +68,14 @@ def check_schema(schema: Any) -> str | None:
 
 def validate(schema: dict[str, Any], instance: Any, prefix: list[str | int]) -> list[ErrorDetail]:
     """Validate ``instance``; each error's location starts with ``prefix``."""
-    validator = compile_schema(schema)
-    errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
+    fast, full = _validators(json.dumps(schema, sort_keys=True))
+    if fast.is_valid(instance):  # the common case, in Rust (jsonschema-rs, same draft)
+        return []
     out = []
-    for err in errors:
-        loc = list(prefix) + list(err.absolute_path)
-        out.append(error(loc, err.message, f"schema.{err.validator}"))
+    for err in sorted(full.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+        path, msg, kind = _message(err)
+        out.append(error(list(prefix) + path, msg, kind))
+    if not out:  # the two validators disagree: report the Rust validator's reasons
+        for err in fast.iter_errors(instance):
+            out.append(error(list(prefix) + list(err.instance_path), err.message[:300], "schema"))
     return out

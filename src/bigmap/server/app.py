@@ -78,13 +78,15 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
 
     api = APIRouter(prefix="/api/v1")
 
+    revision = current_revision(db.engine)
+
     @api.get("/health", tags=["health"])
     def health() -> dict[str, Any]:
         return {
             "status": "ok",
             "version": bigmap.__version__,
             "database": db.engine.dialect.name,
-            "revision": current_revision(db.engine),
+            "revision": revision,
         }
 
     for module in (auth, capabilities, tenants, requests, results, campaigns):

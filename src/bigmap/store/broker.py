@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -90,6 +90,7 @@ class Broker:
         self._providers: list[Provider] = []
         self._providers_at = 0.0
         self._actors: dict[str, tuple[float, Actor]] = {}
+        self._swept_at = 0.0
 
     # ------------------------------------------------------------------ identity
 
@@ -556,7 +557,9 @@ class Broker:
         errors: list[ErrorDetail] = []
         if len(set(methods)) != len(methods):
             errors.append(error(["methods"], "a method is listed twice"))
-        known_quantity = any(q == quantity for q, _ in self._capabilities(force=True))
+        known_quantity = any(q == quantity for q, _ in self._capabilities()) or any(
+            q == quantity for q, _ in self._capabilities(force=True)
+        )
         if not known_quantity:
             raise Invalid(f"unknown quantity {quantity!r}", ["quantity"])
         for i, method in enumerate(methods):
@@ -686,7 +689,7 @@ class Broker:
         newest_first: bool = False,
     ) -> list[m.Request]:
         if status and RequestStatus.pending.value in status:
-            self.expire_leases()
+            self._expire_leases_throttled()
         q = select(m.Request).where(visibility_clause(actor, m.Request))
         if status:
             q = q.where(m.Request.status.in_(status))
@@ -749,52 +752,58 @@ class Broker:
         message: str = "",
     ) -> m.Request:
         """Claim one request, exclusively: of concurrent claimers exactly one succeeds, the
-        others get ``Conflict``. ``tenant_id`` None (FINALES) claims for the user."""
+        others get ``Conflict``. A request whose lease has expired can be claimed at once.
+        ``tenant_id`` None (FINALES) claims for the user."""
         if not actor.can_write:
             raise Forbidden("observers cannot claim requests")
-        self.expire_leases()
-        req = self.get_request(actor, request_id)
-        tenant = None
-        chosen = method
-        if tenant_id is not None:
-            with self.db.read() as s:
-                tenant = self._owned_tenant(s, actor, tenant_id)
-            provs = self.providers_of(tenant.id)
+        now = utcnow()
+        with self.db.write() as s:
+            # the write lock (SQLite) or the row lock (PostgreSQL) makes check-and-set atomic
+            req = self._locked_request(s, request_id)
+            if not can_see(actor, req):
+                raise NotFound(f"no request {request_id}")
+            tenant = None
+            chosen = method
             if method is not None and method not in req.methods:
                 raise Invalid(
                     f"{method!r} is not one of the request's methods {req.methods}", ["method"]
                 )
-            prov = self._serving_provider(provs, req, method)
-            if prov is None:
-                reason = self._why_not(provs, req)
-                raise Conflict(f"tenant {tenant.id} cannot serve request {req.id}: {reason}")
-            chosen = prov.method
-        elif method is None and len(req.methods) == 1:
-            chosen = req.methods[0]
-        now = utcnow()
-        with self.db.write() as s:
-            res = s.execute(
-                update(m.Request)
-                .where(m.Request.id == req.id, m.Request.status == RequestStatus.pending.value)
-                .values(
-                    status=RequestStatus.claimed.value,
-                    claimed_by=tenant.id if tenant else None,
-                    claimed_by_user=actor.user_id,
-                    claimed_method=chosen,
-                    claimed_at=now,
-                    lease_expires_at=now + self._lease(lease_seconds),
-                    attempts=m.Request.attempts + 1,
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
+            if tenant_id is not None:
+                tenant = self._owned_tenant(s, actor, tenant_id)
+                provs = self.providers_of(tenant.id)
+                prov = self._serving_provider(provs, req, method)
+                if prov is None:
+                    reason = self._why_not(provs, req)
+                    raise Conflict(f"tenant {tenant.id} cannot serve request {req.id}: {reason}")
+                chosen = prov.method
+            elif method is None and len(req.methods) == 1:
+                chosen = req.methods[0]
+            expired = (
+                req.status == RequestStatus.claimed.value
+                and req.lease_expires_at is not None
+                and req.lease_expires_at < now
             )
-            if res.rowcount != 1:
-                current = s.get(m.Request, req.id)
-                raise Conflict(
-                    f"request {req.id} is {current.status if current else 'gone'}, not pending"
+            if req.status != RequestStatus.pending.value and not expired:
+                raise Conflict(f"request {req.id} is {req.status}, not pending")
+            if expired:
+                self._set_status(
+                    s,
+                    req,
+                    RequestStatus.pending,
+                    "lease expired: returned to the queue",
+                    None,
+                    None,
                 )
+            req.status = RequestStatus.claimed.value
+            req.claimed_by = tenant.id if tenant else None
+            req.claimed_by_user = actor.user_id
+            req.claimed_method = chosen
+            req.claimed_at = now
+            req.lease_expires_at = now + self._lease(lease_seconds)
+            req.attempts = (req.attempts or 0) + 1
+            req.updated_at = now
             if tenant is not None:
-                s.execute(update(m.Tenant).where(m.Tenant.id == tenant.id).values(last_seen_at=now))
+                tenant.last_seen_at = now
             self._log(
                 s,
                 "request",
@@ -805,7 +814,7 @@ class Broker:
                 actor,
                 tenant.id if tenant else None,
             )
-            return s.get(m.Request, req.id)
+            return req
 
     @staticmethod
     def _why_not(provs: list[Provider], req: m.Request) -> str:
@@ -825,26 +834,33 @@ class Broker:
         capabilities: list[tuple[str, str]] | None = None,
         lease_seconds: float | None = None,
     ) -> m.Request | None:
-        """Claim the most urgent pending request this tenant can serve, or None."""
+        """Claim the most urgent pending request this tenant can serve, or None. Requests
+        whose lease has expired count as pending."""
         with self.db.read() as s:
             tenant = self._owned_tenant(s, actor, tenant_id)
         provs = self.providers_of(tenant.id)
         if capabilities is not None:
             wanted = {tuple(c) for c in capabilities}
             provs = [p for p in provs if (p.quantity, p.method) in wanted]
-        self.heartbeat(actor, tenant.id)
+        self._touch(actor, tenant)
         if not provs:
             return None
-        self.expire_leases()
         quantities = sorted({p.quantity for p in provs})
         offset = 0
         while True:
+            now = utcnow()
             with self.db.read() as s:
                 batch = list(
                     s.scalars(
                         select(m.Request)
                         .where(
-                            m.Request.status == RequestStatus.pending.value,
+                            or_(
+                                m.Request.status == RequestStatus.pending.value,
+                                and_(
+                                    m.Request.status == RequestStatus.claimed.value,
+                                    m.Request.lease_expires_at < now,
+                                ),
+                            ),
                             m.Request.quantity.in_(quantities),
                         )
                         .order_by(m.Request.priority.desc(), m.Request.created_at, m.Request.id)
@@ -865,6 +881,14 @@ class Broker:
                 except Conflict:
                     continue  # another tenant was faster
             offset += len(batch)
+
+    def _touch(self, actor: Actor, tenant: m.Tenant) -> None:
+        """Mark a tenant alive, writing at most every few seconds."""
+        last = tenant.last_seen_at
+        if last is None or (utcnow() - last).total_seconds() > min(
+            10.0, self.heartbeat_seconds / 4
+        ):
+            self.heartbeat(actor, tenant.id)
 
     def renew_lease(
         self,
@@ -969,6 +993,12 @@ class Broker:
         if req is None:
             raise NotFound(f"no request {request_id}")
         return req
+
+    def _expire_leases_throttled(self) -> None:
+        now = time.monotonic()
+        if now - self._swept_at > 0.5:
+            self._swept_at = now
+            self.expire_leases()
 
     def expire_leases(self) -> int:
         """Return every request whose lease has expired to the queue."""
@@ -1075,37 +1105,45 @@ class Broker:
         returns the first result."""
         if not actor.can_write:
             raise Forbidden("observers cannot post results")
-        if body.idempotency_key:
-            with self.db.read() as s:
-                tenant = self._owned_tenant(s, actor, body.tenant_id)
-                existing = s.scalar(
-                    select(m.Result).where(
-                        m.Result.tenant_id == tenant.id,
-                        m.Result.idempotency_key == body.idempotency_key,
-                    )
-                )
-            if existing is not None:
-                return existing, False
         files = self._decode_files(body.files)
         sha = content_hash(body.data)
-        if body.request_id is None:
-            return self._post_unsolicited(actor, body, files, sha)
         try:
+            if body.request_id is None:
+                existing = self._result_by_key(actor, body) if body.idempotency_key else None
+                return (
+                    (existing, False)
+                    if existing
+                    else self._post_unsolicited(actor, body, files, sha)
+                )
             with self.db.write() as s:
+                if body.idempotency_key:
+                    existing = self._result_by_key(actor, body, s)
+                    if existing is not None:
+                        return existing, False
                 return self._post_result_in(s, actor, body, files, sha)
         except IntegrityError:
-            if not body.idempotency_key:
-                raise
-            with self.db.read() as s:
-                existing = s.scalar(
-                    select(m.Result).where(
-                        m.Result.tenant_id == body.tenant_id,
-                        m.Result.idempotency_key == body.idempotency_key,
-                    )
-                )
+            # a concurrent post with the same idempotency key won the race
+            existing = self._result_by_key(actor, body) if body.idempotency_key else None
             if existing is None:
                 raise
             return existing, False
+
+    def _result_by_key(
+        self, actor: Actor, body: ResultCreate, s: Session | None = None
+    ) -> m.Result | None:
+        def find(s: Session) -> m.Result | None:
+            tenant = self._owned_tenant(s, actor, body.tenant_id)
+            return s.scalar(
+                select(m.Result).where(
+                    m.Result.tenant_id == tenant.id,
+                    m.Result.idempotency_key == body.idempotency_key,
+                )
+            )
+
+        if s is not None:
+            return find(s)
+        with self.db.read() as s2:
+            return find(s2)
 
     def _post_unsolicited(
         self, actor: Actor, body: ResultCreate, files: list[tuple[FileIn, bytes]], sha: str

@@ -3,6 +3,7 @@ shared use (``postgresql+psycopg://...``)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -82,12 +83,24 @@ class Database:
         self.engine = make_engine(self.url, sqlite_synchronous=sqlite_synchronous)
         self.sqlite = self.engine.dialect.name == "sqlite"
         self._sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._write_lock = threading.Lock()
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        with self._sessions() as session:
-            if self.sqlite:
-                session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        if not self.sqlite:
+            with self._sessions() as session:
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+            return
+        # SQLite has one writer at a time. Queue this process's writers on a lock (woken at
+        # once) rather than on SQLite's busy handler (which sleeps with back-off); other
+        # processes still wait on the busy handler.
+        with self._write_lock, self._sessions() as session:
+            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
             try:
                 yield session
                 session.commit()

@@ -29,7 +29,7 @@ def post_result(
         notifier.notify()
     else:
         response.status_code = 200
-    return result_out(res, broker.result_files(actor, res.id))
+    return result_out(res, broker.result_files(actor, res.id) if body.files or not created else [])
 
 
 @router.get("/results", response_model=list[ResultOut])
