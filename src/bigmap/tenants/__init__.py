@@ -14,6 +14,7 @@ BUILTIN: dict[str, str] = {
     "cell-sim": "bigmap.tenants.cell:tenant",
     "molecule-sim": "bigmap.tenants.molecule:tenant",
     "crystal-sim": "bigmap.tenants.crystal:tenant",
+    "virtual-lab": "bigmap.tenants.lab:tenant",
 }
 
 
