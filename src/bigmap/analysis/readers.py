@@ -161,6 +161,12 @@ def _durations(s: pd.Series, path: Path, rows: np.ndarray, col: str) -> np.ndarr
     plain = pd.to_numeric(txt, errors="coerce")
     if plain.notna().all():
         return plain.to_numpy(dtype=float)
+    fast = txt.str.split(r"d|:", expand=True, regex=True)
+    if fast.shape[1] == 4:  # "1d 02:03:04.5", the Maccor layout
+        vals = fast.apply(lambda col: pd.to_numeric(col.str.strip(), errors="coerce"))
+        if vals.notna().all().all():
+            d, h, m, sec = (vals[k].to_numpy(dtype=float) for k in range(4))
+            return ((d * 24 + h) * 60 + m) * 60 + sec
     parts = txt.str.extract(_DURATION)
     bad = parts[3].isna() & txt.notna()
     if bad.any():

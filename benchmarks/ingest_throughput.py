@@ -1,0 +1,77 @@
+"""Rows per second reading each file of ../shared/data/cycler_files with bigmap's readers,
+against cellpy (1.0.3) reading the same file in the same run.
+
+    python benchmarks/ingest_throughput.py [--repeat 3]
+
+cellpy is in the ``bench`` extra; it pins pandas<3, so next to bigmap's pandas 3 install it
+without its dependencies plus the two it needs for these readers:
+``pip install --no-deps cellpy==1.0.3 python-box dateparser`` (and dateparser's regex, tzlocal,
+pytz). A file cellpy cannot read is reported with cellpy's error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
+FILES = Path(__file__).resolve().parents[2] / "shared" / "data" / "cycler_files"
+CELLPY_INSTRUMENT = {
+    "biol.mpr": "biologics_mpr",
+    "maccor_001.txt": "maccor_txt",
+    "nw_regular_export_ife_example.csv": "neware_txt",
+}
+
+
+def best_of(fn, repeat: int) -> tuple[float, int]:
+    best, rows = float("inf"), 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        rows = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--dir", type=Path, default=FILES)
+    a = ap.parse_args(argv)
+    from bigmap.analysis import read_cycler_file
+
+    try:
+        warnings.filterwarnings("ignore")
+        logging.disable(logging.WARNING)
+        import cellpy
+    except ImportError:
+        cellpy = None
+        print("cellpy is not installed: only bigmap's figures (see the docstring to install it)")
+    files = sorted(
+        p for p in a.dir.iterdir() if p.suffix.lower() in {".mpr", ".txt", ".csv", ".mpt"}
+    )
+    print(f"{'file':38} {'bigmap rows/s':>14} {'cellpy rows/s':>14} {'ratio':>7}")
+    for f in files:
+        t_b, n_b = best_of(lambda f=f: len(read_cycler_file(f)), a.repeat)
+        rb = n_b / t_b
+        rc_txt, ratio = "-", "-"
+        if cellpy is not None and f.name in CELLPY_INSTRUMENT:
+
+            def run_cellpy(f=f) -> int:
+                c = cellpy.get(str(f), instrument=CELLPY_INSTRUMENT[f.name])
+                return len(c.data.raw)
+
+            try:
+                t_c, n_c = best_of(run_cellpy, a.repeat)
+                rc = n_c / t_c
+                rc_txt, ratio = f"{rc:,.0f}", f"{rb / rc:.1f}x"
+            except Exception as exc:  # noqa: BLE001 - report what cellpy says
+                rc_txt = f"fails: {type(exc).__name__}: {str(exc)[:60]}"
+        print(f"{f.name:38} {rb:>14,.0f} {rc_txt:>14} {ratio:>7}  ({n_b} rows)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
