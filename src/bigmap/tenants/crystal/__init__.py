@@ -420,12 +420,12 @@ def migration_barrier(p: MigrationInput, ctx: JobContext) -> MigrationOutput:
 
     s = load(p.structure)
     li = [i for i, site in enumerate(s) if site.specie.symbol == "Li"]
-    if len(li) < 1 or (len(li) < 2 and p.hop is not None and p.hop[0] != p.hop[1]):
-        raise InputError("structure: needs Li sites to hop between")
     if p.hop is not None:
         for k, idx in enumerate(p.hop):
             if not 0 <= idx < len(s) or s[idx].specie.symbol != "Li":
                 raise InputError(f"hop[{k}]: site {idx} is not a Li site of the structure")
+    if not li:
+        raise InputError("structure: no Li sites to hop between")
     sc = p.supercell or _default_supercell(s, p.min_length)
     if any(n < 1 for n in sc):
         raise InputError("supercell: repetitions must be >= 1")
@@ -492,7 +492,7 @@ def migration_barrier(p: MigrationInput, ctx: JobContext) -> MigrationOutput:
     images = [a0] + [a0.copy() for _ in range(p.images)] + [a1]
     for im in images:
         im.calc = CHGNetCalculator(model=model, on_isolated_atoms="ignore")
-    neb = NEB(images, climb=p.climb, allow_shared_calculator=False)
+    neb = NEB(images, climb=p.climb, method="improvedtangent", allow_shared_calculator=False)
     neb.interpolate(method="idpp", mic=True)
     ctx.progress(0.2, f"climbing-image NEB, {p.images} images")
     opt = FIRE(neb, logfile=None)
@@ -515,7 +515,7 @@ def migration_barrier(p: MigrationInput, ctx: JobContext) -> MigrationOutput:
     rel = energies - energies[0]
     barrier = float(rel.max())
     ctx.provenance["neb"] = {
-        "method": "ase.mep.NEB, climbing image" if p.climb else "ase.mep.NEB",
+        "method": "ase.mep.NEB (improved tangent)" + (", climbing image" if p.climb else ""),
         "interpolation": "idpp",
         "optimizer": "ase.optimize.FIRE",
         "images": p.images,
