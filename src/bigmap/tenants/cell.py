@@ -948,7 +948,7 @@ def cell_performance(p: MultiscaleParameters, ctx: JobContext) -> MultiscaleResu
         electrolyte_conductivity={
             "value": kappa,
             "uncertainty": sigma,
-            "model": res_k["data"].get("model"),
+            "model": kdata.get("model") or res_k["data"].get("model"),
             "result_id": res_k.get("id"),
             "samples": draws,
         },
