@@ -12,7 +12,7 @@ import hashlib
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,6 +60,26 @@ class CapabilityInfo:
     is_active: bool
 
 
+REQ = m.Request.__table__
+RES = m.Result.__table__
+LOG = m.StatusLog.__table__
+FILE = m.File.__table__
+TEN = m.Tenant.__table__
+
+
+@dataclass(frozen=True)
+class TenantInfo:
+    """What the hot paths need of a tenant, cached for a moment (ids and owners never change)."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    name: str
+    kind: str
+    software: dict[str, Any] | None
+    is_active: bool
+    last_seen_at: datetime | None
+
+
 @dataclass(frozen=True)
 class Provider:
     tenant_id: uuid.UUID
@@ -91,6 +111,7 @@ class Broker:
         self._providers_at = 0.0
         self._actors: dict[str, tuple[float, Actor]] = {}
         self._swept_at = 0.0
+        self._tenants: dict[uuid.UUID, tuple[float, TenantInfo]] = {}
 
     # ------------------------------------------------------------------ identity
 
@@ -416,6 +437,7 @@ class Broker:
             for tc in existing.values():
                 s.delete(tc)
         self._providers_at = 0.0
+        self._tenants.pop(tenant.id, None)
         self._reevaluate_servability({(c.quantity) for c, _ in resolved})
         return tenant, warnings, created
 
@@ -439,7 +461,82 @@ class Broker:
             tenant = self._owned_tenant(s, actor, tenant_id, allow_admin=True)
             tenant.is_active = active
         self._providers_at = 0.0
+        self._tenants.pop(tenant.id, None)
         return tenant
+
+    def _tenant_info(self, s: Session, actor: Actor, tenant_id: uuid.UUID | str) -> TenantInfo:
+        """The caller's own tenant (``Invalid`` if unknown, ``Forbidden`` if not its own)."""
+        try:
+            tid = tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id))
+        except ValueError:
+            raise Invalid(f"tenant {tenant_id!r} is not a UUID", ["tenant_id"]) from None
+        now = time.monotonic()
+        hit = self._tenants.get(tid)
+        if hit is None or now - hit[0] > _CACHE_SECONDS:
+            row = s.connection().execute(select(TEN).where(TEN.c.id == tid)).mappings().first()
+            if row is None:
+                raise Invalid(f"tenant {tid} does not exist", ["tenant_id"])
+            info = TenantInfo(
+                row["id"],
+                row["owner_id"],
+                row["name"],
+                row["kind"],
+                row["software"],
+                row["is_active"],
+                row["last_seen_at"],
+            )
+            self._tenants[tid] = (now, info)
+        else:
+            info = hit[1]
+        if info.owner_id != actor.user_id:
+            raise Forbidden(
+                f"tenant {tid} belongs to another user; a token acts only as its own tenants"
+            )
+        return info
+
+    def _touch_in(self, s: Session, info: TenantInfo, at: datetime) -> None:
+        """Record that a tenant was seen, at most every few seconds (a write per call would
+        cost more than the liveness it tells)."""
+        if info.last_seen_at is None or (at - info.last_seen_at).total_seconds() > 5.0:
+            s.connection().execute(TEN.update().where(TEN.c.id == info.id).values(last_seen_at=at))
+            self._tenants[info.id] = (time.monotonic(), replace(info, last_seen_at=at))
+
+    @staticmethod
+    def _log_core(
+        s: Session,
+        kind: str,
+        obj_id: uuid.UUID,
+        old: str | None,
+        new: str,
+        message: str,
+        actor: Actor | None,
+        tenant_id: uuid.UUID | None,
+        at: datetime,
+    ) -> None:
+        s.connection().execute(
+            LOG.insert(),
+            {
+                "object_type": kind,
+                "object_id": obj_id,
+                "old_status": old,
+                "new_status": new,
+                "message": message,
+                "user_id": actor.user_id if actor else None,
+                "tenant_id": tenant_id,
+                "at": at,
+            },
+        )
+
+    def _request_row(self, s: Session, request_id: uuid.UUID, *, lock: bool) -> m.Request:
+        """The request as a detached object, locked for update on PostgreSQL (SQLite: the
+        write transaction already holds the database's write lock)."""
+        q = select(REQ).where(REQ.c.id == request_id)
+        if lock and not self.db.sqlite:
+            q = q.with_for_update()
+        row = s.connection().execute(q).mappings().first()
+        if row is None:
+            raise NotFound(f"no request {request_id}")
+        return m.Request(**row)
 
     def _owned_tenant(
         self, s: Session, actor: Actor, tenant_id: uuid.UUID | str, *, allow_admin: bool = False
@@ -528,7 +625,8 @@ class Broker:
             tenant.last_seen_at = utcnow()
             if software:
                 tenant.software = software
-            return tenant
+        self._tenants.pop(tenant.id, None)
+        return tenant
 
     # ------------------------------------------------------------------ requests
 
@@ -595,10 +693,7 @@ class Broker:
         """Returns (request, created); an idempotency key seen before returns the first."""
         if not actor.can_write:
             raise Forbidden("observers cannot post requests")
-        if body.idempotency_key:
-            existing = self._request_by_key(actor, body.idempotency_key)
-            if existing is not None:
-                return existing, False
+        # validation is CPU work: done before taking the write lock
         self.validate_request_parameters(
             body.quantity, body.methods, body.parameters, ["parameters"]
         )
@@ -610,46 +705,65 @@ class Broker:
         now = utcnow()
         try:
             with self.db.write() as s:
-                tenant = self._owned_tenant(s, actor, body.tenant_id)
-                if body.parent_id is not None and s.get(m.Request, body.parent_id) is None:
-                    raise Invalid(f"parent request {body.parent_id} does not exist", ["parent_id"])
-                if body.campaign_id is not None and s.get(m.Campaign, body.campaign_id) is None:
-                    raise Invalid(f"campaign {body.campaign_id} does not exist", ["campaign_id"])
-                req = m.Request(
-                    id=uuid.uuid4(),
-                    quantity=body.quantity,
-                    methods=list(body.methods),
-                    parameters=body.parameters,
-                    tenant_id=tenant.id,
-                    status=status.value,
-                    status_info=info,
-                    parent_id=body.parent_id,
-                    campaign_id=body.campaign_id,
-                    priority=body.priority,
-                    idempotency_key=body.idempotency_key,
-                    owner_id=actor.user_id,
-                    access=body.access.value,
-                    access_groups=body.access_groups,
-                    embargo_until=body.embargo_until,
-                    attempts=0,
-                    created_at=now,
-                    updated_at=now,
-                )
-                s.add(req)
-                s.flush()
-                self._log(
-                    s,
-                    "request",
-                    req.id,
-                    None,
-                    status.value,
+                if body.idempotency_key:
+                    existing = s.scalar(
+                        select(m.Request).where(
+                            m.Request.owner_id == actor.user_id,
+                            m.Request.idempotency_key == body.idempotency_key,
+                        )
+                    )
+                    if existing is not None:
+                        return existing, False
+                tenant = self._tenant_info(s, actor, body.tenant_id)
+                conn = s.connection()
+                for field, model, ident in (
+                    ("parent_id", REQ, body.parent_id),
+                    ("campaign_id", m.Campaign.__table__, body.campaign_id),
+                ):
+                    if (
+                        ident is not None
+                        and conn.execute(select(model.c.id).where(model.c.id == ident)).first()
+                        is None
+                    ):
+                        raise Invalid(
+                            f"{field.removesuffix('_id')} {ident} does not exist", [field]
+                        )
+                values = {
+                    "id": uuid.uuid4(),
+                    "quantity": body.quantity,
+                    "methods": list(body.methods),
+                    "parameters": body.parameters,
+                    "tenant_id": tenant.id,
+                    "status": status.value,
+                    "status_info": info,
+                    "parent_id": body.parent_id,
+                    "campaign_id": body.campaign_id,
+                    "priority": body.priority,
+                    "idempotency_key": body.idempotency_key,
+                    "owner_id": actor.user_id,
+                    "access": body.access.value,
+                    "access_groups": body.access_groups,
+                    "embargo_until": body.embargo_until,
+                    "attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                    "claimed_by": None,
+                    "claimed_by_user": None,
+                    "claimed_method": None,
+                    "claimed_at": None,
+                    "lease_expires_at": None,
+                    "result_id": None,
+                }
+                conn.execute(REQ.insert(), values)
+                message = (
                     "created"
                     if info.get("servable", True)
-                    else "created; " + info["unservable_reason"],
-                    actor,
-                    tenant.id,
+                    else "created; " + info["unservable_reason"]
                 )
-                return req, True
+                self._log_core(
+                    s, "request", values["id"], None, status.value, message, actor, tenant.id, now
+                )
+                return m.Request(**values), True
         except IntegrityError:
             existing = (
                 self._request_by_key(actor, body.idempotency_key) if body.idempotency_key else None
@@ -759,7 +873,7 @@ class Broker:
         now = utcnow()
         with self.db.write() as s:
             # the write lock (SQLite) or the row lock (PostgreSQL) makes check-and-set atomic
-            req = self._locked_request(s, request_id)
+            req = self._request_row(s, request_id, lock=True)
             if not can_see(actor, req):
                 raise NotFound(f"no request {request_id}")
             tenant = None
@@ -769,7 +883,7 @@ class Broker:
                     f"{method!r} is not one of the request's methods {req.methods}", ["method"]
                 )
             if tenant_id is not None:
-                tenant = self._owned_tenant(s, actor, tenant_id)
+                tenant = self._tenant_info(s, actor, tenant_id)
                 provs = self.providers_of(tenant.id)
                 prov = self._serving_provider(provs, req, method)
                 if prov is None:
@@ -785,35 +899,45 @@ class Broker:
             )
             if req.status != RequestStatus.pending.value and not expired:
                 raise Conflict(f"request {req.id} is {req.status}, not pending")
+            tid = tenant.id if tenant else None
             if expired:
-                self._set_status(
+                self._log_core(
                     s,
-                    req,
-                    RequestStatus.pending,
+                    "request",
+                    req.id,
+                    req.status,
+                    RequestStatus.pending.value,
                     "lease expired: returned to the queue",
                     None,
                     None,
+                    now,
                 )
-            req.status = RequestStatus.claimed.value
-            req.claimed_by = tenant.id if tenant else None
-            req.claimed_by_user = actor.user_id
-            req.claimed_method = chosen
-            req.claimed_at = now
-            req.lease_expires_at = now + self._lease(lease_seconds)
-            req.attempts = (req.attempts or 0) + 1
-            req.updated_at = now
-            if tenant is not None:
-                tenant.last_seen_at = now
-            self._log(
+            values = {
+                "status": RequestStatus.claimed.value,
+                "claimed_by": tid,
+                "claimed_by_user": actor.user_id,
+                "claimed_method": chosen,
+                "claimed_at": now,
+                "lease_expires_at": now + self._lease(lease_seconds),
+                "attempts": (req.attempts or 0) + 1,
+                "updated_at": now,
+            }
+            s.connection().execute(REQ.update().where(REQ.c.id == req.id).values(**values))
+            self._log_core(
                 s,
                 "request",
                 req.id,
                 RequestStatus.pending.value,
                 RequestStatus.claimed.value,
-                message or f"claimed{' by tenant ' + str(tenant.id) if tenant else ''}",
+                message or f"claimed{' by tenant ' + str(tid) if tid else ''}",
                 actor,
-                tenant.id if tenant else None,
+                tid,
+                now,
             )
+            if tenant is not None:
+                self._touch_in(s, tenant, now)
+            for k, v in values.items():
+                setattr(req, k, v)
             return req
 
     @staticmethod
@@ -1208,8 +1332,8 @@ class Broker:
         *,
         unsolicited: bool = False,
     ) -> tuple[m.Result, bool]:
-        tenant = self._owned_tenant(s, actor, body.tenant_id)
-        req = self._locked_request(s, body.request_id)
+        tenant = self._tenant_info(s, actor, body.tenant_id)
+        req = self._request_row(s, body.request_id, lock=True)
         if not can_see(actor, req):
             raise NotFound(f"no request {body.request_id}")
         errors: list[ErrorDetail] = []
@@ -1237,12 +1361,15 @@ class Broker:
         errors.extend(validate(cap.result_schema, body.data, ["data"]))
         if errors:
             raise Invalid(errors)
+        conn = s.connection()
         previous = None
         if (
             req.status in (RequestStatus.resolved.value, RequestStatus.unsolicited.value)
             and not unsolicited
         ):
-            previous = s.get(m.Result, req.result_id) if req.result_id else None
+            if req.result_id is not None:
+                row = conn.execute(select(RES).where(RES.c.id == req.result_id)).mappings().first()
+                previous = m.Result(**row) if row else None
             if (
                 previous is not None
                 and previous.sha256 == sha
@@ -1267,14 +1394,15 @@ class Broker:
             raise Conflict(f"request {req.id} has no result to amend")
         now = utcnow()
         result_id = uuid.uuid4()
-        parent = req.parent_id
+        access = self._inherited_access(body, req)
+        software = body.software.model_dump() if body.software else tenant.software
         provenance = {
             **body.provenance,
             "tenant": {"id": str(tenant.id), "name": tenant.name, "kind": tenant.kind},
             "user": actor.name,
-            "software": body.software.model_dump() if body.software else tenant.software,
+            "software": software,
             "request_id": str(req.id),
-            "parent_request_id": str(parent) if parent else None,
+            "parent_request_id": str(req.parent_id) if req.parent_id else None,
             "campaign_id": str(req.campaign_id) if req.campaign_id else None,
             "method": method,
             "requested_at": req.created_at.isoformat(),
@@ -1283,50 +1411,59 @@ class Broker:
             "sha256": sha,
             "files": [],
         }
-        result = m.Result(
-            id=result_id,
-            request_id=req.id,
-            quantity=req.quantity,
-            method=method,
-            parameters=params,
-            data=body.data,
-            tenant_id=tenant.id,
-            status=ResultStatus.original.value,
-            sha256=sha,
-            provenance=provenance,
-            software=provenance["software"],
-            amends=previous.id if previous is not None else None,
-            idempotency_key=body.idempotency_key,
-            owner_id=actor.user_id,
-            created_at=now,
-            **self._inherited_access(body, req),
-        )
-        s.add(result)
-        s.flush()
+        file_rows = []
         for f, content in files:
             digest = hashlib.sha256(content).hexdigest()
-            row = m.File(
-                result_id=result_id,
-                name=f.name,
-                media_type=f.media_type,
-                size=len(content),
-                sha256=digest,
-                content=content,
-                owner_id=actor.user_id,
-                access=result.access,
-                access_groups=result.access_groups,
-                embargo_until=result.embargo_until,
-                created_at=now,
+            file_rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "result_id": result_id,
+                    "name": f.name,
+                    "media_type": f.media_type,
+                    "size": len(content),
+                    "sha256": digest,
+                    "content": content,
+                    "owner_id": actor.user_id,
+                    "created_at": now,
+                    **access,
+                }
             )
-            s.add(row)
-            s.flush()
             provenance["files"].append(
-                {"id": str(row.id), "name": f.name, "sha256": digest, "size": len(content)}
+                {
+                    "id": str(file_rows[-1]["id"]),
+                    "name": f.name,
+                    "sha256": digest,
+                    "size": len(content),
+                }
             )
-        result.provenance = provenance
+        values = {
+            "id": result_id,
+            "request_id": req.id,
+            "quantity": req.quantity,
+            "method": method,
+            "parameters": params,
+            "data": body.data,
+            "tenant_id": tenant.id,
+            "status": ResultStatus.original.value,
+            "sha256": sha,
+            "provenance": provenance,
+            "software": software,
+            "amends": previous.id if previous is not None else None,
+            "idempotency_key": body.idempotency_key,
+            "owner_id": actor.user_id,
+            "created_at": now,
+            **access,
+        }
+        conn.execute(RES.insert(), values)
+        if file_rows:
+            conn.execute(FILE.insert(), file_rows)
         if previous is not None:
-            previous.status = ResultStatus.amended.value
-            self._log(
+            conn.execute(
+                RES.update()
+                .where(RES.c.id == previous.id)
+                .values(status=ResultStatus.amended.value)
+            )
+            self._log_core(
                 s,
                 "result",
                 previous.id,
@@ -1335,19 +1472,36 @@ class Broker:
                 f"amended by result {result_id}",
                 actor,
                 tenant.id,
+                now,
             )
-        self._log(
-            s, "result", result_id, None, ResultStatus.original.value, "posted", actor, tenant.id
+        self._log_core(
+            s,
+            "result",
+            result_id,
+            None,
+            ResultStatus.original.value,
+            "posted",
+            actor,
+            tenant.id,
+            now,
         )
-        req.result_id = result_id
-        req.updated_at = now
+        changes: dict[str, Any] = {"result_id": result_id, "updated_at": now}
         if req.status not in (RequestStatus.resolved.value, RequestStatus.unsolicited.value):
-            self._set_status(
-                s, req, RequestStatus.resolved, f"resolved by result {result_id}", actor, tenant.id
+            changes.update(status=RequestStatus.resolved.value, lease_expires_at=None)
+            self._log_core(
+                s,
+                "request",
+                req.id,
+                req.status,
+                RequestStatus.resolved.value,
+                f"resolved by result {result_id}",
+                actor,
+                tenant.id,
+                now,
             )
-            req.lease_expires_at = None
-        tenant.last_seen_at = now
-        return result, True
+        conn.execute(REQ.update().where(REQ.c.id == req.id).values(**changes))
+        self._touch_in(s, tenant, now)
+        return m.Result(**values), True
 
     @staticmethod
     def _inherited_access(body: ResultCreate, req: m.Request) -> dict[str, Any]:
