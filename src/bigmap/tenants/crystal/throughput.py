@@ -44,9 +44,9 @@ PROCESS_BASE_GB = 0.45
 #: peak memory per graph item of one prediction with forces and stress [GB] (measured
 #: 0.9-1.0e-4 on LiFePO4 and LiMn2O4 supercells), with a safety factor of 1.25
 GB_PER_GRAPH_ITEM = 1.25e-4
-#: time of one prediction per graph item with 2 torch threads on an idle core pair [s]
-#: (order of magnitude; only used to judge whether spawning processes pays off)
-SECONDS_PER_GRAPH_ITEM = 4e-5
+#: time of one prediction per graph item with one torch thread [s] (56-atom LiFePO4, 9,200
+#: items: 0.93 s; only used to judge whether spawning processes pays off)
+SECONDS_PER_GRAPH_ITEM = 1e-4
 #: time for a spawned worker to import torch and load CHGNet [s] (measured 6-12 s)
 WORKER_STARTUP_S = 10.0
 
@@ -86,6 +86,18 @@ def estimate_gb(items: int) -> float:
     return GB_PER_GRAPH_ITEM * items
 
 
+def idle_cores() -> int:
+    """Cores not busy with other work: the core count less the 1-minute load average of the
+    machine (this process counted as one). A process per core only pays on idle cores; on
+    this shared machine the load was often 7 on 2 cores."""
+    n = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return n
+    return max(1, min(n, round(n - max(0.0, load - 1.0))))
+
+
 @dataclass
 class Plan:
     strategy: str
@@ -114,7 +126,7 @@ def plan(
     """Choose how to run ``structures``: the fastest way whose estimated peak memory stays
     under ``memory_limit_gb``. ``force`` picks a strategy (still memory-checked)."""
     limit = DEFAULT_MEMORY_GB if memory_limit_gb is None else memory_limit_gb
-    cores = cores or os.cpu_count() or 1
+    cores = cores or idle_cores()
     sizes = items if items is not None else [graph_items(s) for s in structures]
     biggest = estimate_gb(max(sizes))
     one_peak = PROCESS_BASE_GB + biggest
@@ -166,11 +178,12 @@ def plan(
             f"estimated {work_s:.0f} s of work takes ~{makespan:.0f} s on {workers} worker "
             f"processes (with their {WORKER_STARTUP_S:.0f} s start), and {ppc_peak:.1f} GB fits",
         )
-    reason = (
-        "too little work to pay for starting worker processes"
-        if ppc_peak <= limit or workers == 1
-        else f"a process per core would need {ppc_peak:.1f} GB"
-    )
+    if workers == 1:
+        reason = f"{cores} idle core(s) for {len(structures)} structure(s)"
+    elif ppc_peak > limit:
+        reason = f"a process per core would need {ppc_peak:.1f} GB"
+    else:
+        reason = "too little work to pay for starting worker processes"
     return Plan("one_by_one", 1, 1, limit, one_peak, sizes, reason)
 
 
