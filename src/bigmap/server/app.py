@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 
 import bigmap
 from bigmap.config import Settings, get_settings
-from bigmap.server import errors
+from bigmap.server import dashboard, errors
 from bigmap.server.notify import Notifier
 from bigmap.server.routers import auth, campaigns, capabilities, finales, requests, results, tenants
 from bigmap.store.broker import Broker
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(finales.router)
+    dashboard.install(app)  # pages at / and /ui/..., SSE and depictions under /api/v1
     return app
 
 
