@@ -141,7 +141,7 @@ def run_pybamm(
             break
         steps = []
         for si, st in enumerate(cyc.steps):
-            if st is None or not hasattr(st, "t") or len(st.t) == 0:
+            if st is None or type(st).__name__ == "EmptySolution" or len(st.t) == 0:
                 steps.append({"index": si, "empty": True})
                 continue
             steps.append(
