@@ -125,6 +125,9 @@ def test_capabilities_catalogue_and_templates(alice, live):
     cap = alice.capability("conductivity", "two_electrode")
     same = {k: cap[k] for k in ("quantity", "method", "parameter_schema", "result_schema")}
     assert alice.add_capability(same)["id"] == cap["id"]
+    # descriptive fields differ without conflict (and fill what is missing)
+    described = alice.add_capability({**same, "description": "two-electrode cell", "cost": 10.0})
+    assert described["id"] == cap["id"] and described["cost"] in (cap["cost"], 10.0)
     with pytest.raises(ConflictError):
         alice.add_capability({**same, "result_schema": {"type": "object"}})
     with pytest.raises(ValidationFailed) as exc:

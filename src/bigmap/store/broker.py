@@ -38,6 +38,7 @@ from bigmap.store import models as m
 from bigmap.store.access import Actor, can_see, visibility_clause
 from bigmap.store.db import Database
 from bigmap.store.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from bigmap.store.fair import RESULT_CHECKS, Fair
 from bigmap.store.security import (
     decode_token,
     encode_token,
@@ -47,6 +48,8 @@ from bigmap.store.security import (
 )
 
 _CACHE_SECONDS = 2.0
+DEFINING_FIELDS = ("quantity", "method", "parameter_schema", "result_schema", "is_active")
+DESCRIPTIVE_FIELDS = ("description", "units", "iri", "cost", "fidelity")
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
 
@@ -290,17 +293,23 @@ class Broker:
                 s.flush()
                 created = True
             else:
-                same = all(getattr(row, k) == v for k, v in values.items())
-                if not same:
+                # The definition is the pair of schemas: another one needs an explicit replace.
+                # Descriptive fields (description, units, IRI, cost, fidelity) only fill gaps.
+                same = all(getattr(row, k) == values[k] for k in DEFINING_FIELDS)
+                if not same or (replace and any(getattr(row, k) != v for k, v in values.items())):
                     if not replace:
                         raise Conflict(
-                            f"capability {spec.quantity}/{spec.method} exists with another "
-                            "definition; replace it explicitly (admin only)"
+                            f"capability {spec.quantity}/{spec.method} exists with other schemas; "
+                            "replace it explicitly (admin only)"
                         )
                     if not actor.is_admin:
                         raise Forbidden("only an admin can replace a capability's definition")
                     for k, v in values.items():
                         setattr(row, k, v)
+                else:
+                    for k in DESCRIPTIVE_FIELDS:
+                        if getattr(row, k) in (None, "", {}) and values[k] not in (None, "", {}):
+                            setattr(row, k, values[k])
                 created = False
         self._caps_at = 0.0
         return row, created
@@ -716,18 +725,54 @@ class Broker:
                         return existing, False
                 tenant = self._tenant_info(s, actor, body.tenant_id)
                 conn = s.connection()
+                linked: dict[str, Any] = {}
                 for field, model, ident in (
                     ("parent_id", REQ, body.parent_id),
                     ("campaign_id", m.Campaign.__table__, body.campaign_id),
                 ):
-                    if (
-                        ident is not None
-                        and conn.execute(select(model.c.id).where(model.c.id == ident)).first()
-                        is None
-                    ):
+                    if ident is None:
+                        continue
+                    row = conn.execute(
+                        select(
+                            model.c.id,
+                            model.c.owner_id,
+                            model.c.access,
+                            model.c.access_groups,
+                            model.c.embargo_until,
+                        ).where(model.c.id == ident)
+                    ).first()
+                    # a parent or campaign the caller may not see does not exist for it (a
+                    # sub-request may join the campaign of the visible parent it serves)
+                    parent = linked.get("parent_id")
+                    visible = row is not None and (
+                        can_see(actor, row)
+                        or (
+                            field == "campaign_id"
+                            and parent is not None
+                            and conn.execute(
+                                select(REQ.c.campaign_id).where(REQ.c.id == parent.id)
+                            ).scalar()
+                            == ident
+                        )
+                    )
+                    if not visible:
                         raise Invalid(
                             f"{field.removesuffix('_id')} {ident} does not exist", [field]
                         )
+                    linked[field] = row
+                tiers = {
+                    "access": body.access.value,
+                    "access_groups": body.access_groups,
+                    "embargo_until": body.embargo_until,
+                }
+                source = linked.get("parent_id") or linked.get("campaign_id")
+                if source is not None and "access" not in body.model_fields_set:
+                    # a sub-request (or a campaign's request) keeps its parent's tier
+                    tiers = {
+                        "access": source.access,
+                        "access_groups": list(source.access_groups or []),
+                        "embargo_until": source.embargo_until,
+                    }
                 values = {
                     "id": uuid.uuid4(),
                     "quantity": body.quantity,
@@ -741,9 +786,7 @@ class Broker:
                     "priority": body.priority,
                     "idempotency_key": body.idempotency_key,
                     "owner_id": actor.user_id,
-                    "access": body.access.value,
-                    "access_groups": body.access_groups,
-                    "embargo_until": body.embargo_until,
+                    **tiers,
                     "attempts": 0,
                     "created_at": now,
                     "updated_at": now,
@@ -1026,6 +1069,8 @@ class Broker:
         with self.db.write() as s:
             tenant = self._owned_tenant(s, actor, tenant_id)
             req = self._locked_request(s, request_id)
+            if not can_see(actor, req):
+                raise NotFound(f"no request {request_id}")
             if req.status != RequestStatus.claimed.value or req.claimed_by != tenant.id:
                 raise Conflict(
                     f"request {request_id} is {req.status} and not claimed by tenant {tenant.id}: its lease may have expired"
@@ -1049,6 +1094,8 @@ class Broker:
     ) -> m.Request:
         with self.db.write() as s:
             req = self._locked_request(s, request_id)
+            if not can_see(actor, req):
+                raise NotFound(f"no request {request_id}")
             if tenant_id is not None:
                 tenant = self._owned_tenant(s, actor, tenant_id)
                 holder_ok = req.claimed_by == tenant.id
@@ -1078,6 +1125,8 @@ class Broker:
         with self.db.write() as s:
             tenant = self._owned_tenant(s, actor, tenant_id)
             req = self._locked_request(s, request_id)
+            if not can_see(actor, req):
+                raise NotFound(f"no request {request_id}")
             if req.status == RequestStatus.claimed.value and req.claimed_by != tenant.id:
                 raise Conflict(f"request {request_id} is claimed by another tenant")
             if req.status not in (RequestStatus.claimed.value, RequestStatus.pending.value):
@@ -1102,6 +1151,8 @@ class Broker:
     def retract(self, actor: Actor, request_id: uuid.UUID, message: str = "") -> m.Request:
         with self.db.write() as s:
             req = self._locked_request(s, request_id)
+            if not can_see(actor, req):
+                raise NotFound(f"no request {request_id}")
             if req.owner_id != actor.user_id and not actor.is_admin:
                 raise Forbidden("only the user who asked (or an admin) can retract a request")
             if req.status in TERMINAL_REQUEST_STATUSES:
@@ -1359,6 +1410,23 @@ class Broker:
         if body.parameters is not None:
             errors.extend(validate(cap.parameter_schema, params, ["parameters"]))
         errors.extend(validate(cap.result_schema, body.data, ["data"]))
+        metadata = None
+        if not errors and RESULT_CHECKS:  # e.g. minimum metadata (bigmap.store.fair)
+            info = {
+                "quantity": req.quantity,
+                "method": method,
+                "parameters": params,
+                "data": body.data,
+                "provenance": body.provenance,
+                "software": body.software.model_dump() if body.software else tenant.software,
+                "files": [{"name": f.name, "media_type": f.media_type} for f, _ in files],
+                "tenant_kind": tenant.kind,
+                "result_schema": cap.result_schema,
+            }
+            for check in RESULT_CHECKS:
+                errs, report = check(self, info)
+                errors.extend(errs)
+                metadata = report if report is not None else metadata
         if errors:
             raise Invalid(errors)
         conn = s.connection()
@@ -1411,6 +1479,8 @@ class Broker:
             "sha256": sha,
             "files": [],
         }
+        if metadata is not None:
+            provenance["metadata"] = metadata
         file_rows = []
         for f, content in files:
             digest = hashlib.sha256(content).hexdigest()
@@ -1803,7 +1873,9 @@ class Broker:
         if kind:
             q = q.where(m.CampaignEvent.kind == kind)
         with self.db.read() as s:
-            return list(s.scalars(q.order_by(m.CampaignEvent.seq).limit(limit)))
+            events = list(s.scalars(q.order_by(m.CampaignEvent.seq).limit(limit)))
+        # an event about requests or results the reader may not see keeps only its place
+        return Fair(self).visible_events(actor, events)
 
     # ------------------------------------------------------------------ status log
 
