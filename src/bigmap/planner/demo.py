@@ -1,0 +1,326 @@
+"""``bigmap demo`` (``make demo``): the closed loop a new user sees first.
+
+An embedded broker (``bigmap serve`` in a child process, SQLite in a temporary folder), two
+workers as child processes (``bigmap worker electrolyte-model``: the data-driven transport
+model, cheap and approximate; ``bigmap worker virtual-lab``: the emulated electrolyte
+station, which prepares the formulation and measures impedance spectra, expensive and
+close to the truth), and the planner maximising the ionic conductivity of LiPF6 in
+EC/PC/EMC at a chosen temperature. The planner's GP spans both fidelities: the model's
+predictions guide where the station measures. At the end the best formulations it measured
+are printed against the best measured in the HTE dataset (``bigmap.data.load_hte()``,
+Flores et al., Digital Discovery 1 (2022) 440).
+
+The search space is the one the dataset spans (Rahmanian et al., Sci. Data 10 (2023) 43):
+EC and PC share 30 % of the solvent mass, EMC 70 %; the PC share of the cyclic carbonates
+r = m_PC / (m_EC + m_PC) runs over 0.087 ... 1, the LiPF6 molality over 0.2 ... 2.1 mol/kg.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bigmap.schemas import formulation as fm
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+# EMC is 70 % of the solvent mass in the dataset; EC + PC share the rest.
+EMC = fm.HTE_EMC_MASS_FRACTION
+CYCLIC = 1.0 - EMC
+R_MIN = fm.HTE_R_RANGE[0]
+
+
+def formulation_parameters(x: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """Request parameters (FINALES conductivity shape) of a candidate: solvent mass
+    fractions EC/PC/EMC and the LiPF6 molality ``c_LiPF6`` [mol/kg]."""
+    cyclic = x["EC"] + x["PC"]
+    r = x["PC"] / cyclic if cyclic > 0 else 1.0
+    return {
+        "formulation": fm.hte_to_formulation(r, x["c_LiPF6"], emc_mass_fraction=x["EMC"]),
+        "temperature": context["temperature"],
+    }
+
+
+def demo_spec(temperature: float, requests: int, seed: int) -> dict[str, Any]:
+    return {
+        "name": f"max conductivity of LiPF6 in EC/PC/EMC at {temperature:g} K",
+        "description": "bigmap demo: the electrolyte model guides the emulated station",
+        "seed": seed,
+        "variables": [
+            {
+                "name": "solvent",
+                "type": "mixture",
+                "unit": "mass fraction",
+                "components": [
+                    {"name": "EC", "low": 0.0, "high": CYCLIC * (1 - R_MIN)},
+                    {"name": "PC", "low": CYCLIC * R_MIN, "high": CYCLIC},
+                    {"name": "EMC", "low": EMC, "high": EMC},
+                ],
+            },
+            {"name": "c_LiPF6", "type": "continuous", "low": 0.2, "high": 2.1, "unit": "mol/kg"},
+        ],
+        "context": {"temperature": temperature},
+        "objectives": [{"name": "conductivity", "direction": "maximize", "unit": "S/m"}],
+        "measurements": [
+            {
+                "capability": "conductivity/transport_model",
+                "cost": 1,
+                "fidelity": 0.5,
+                "builder": "bigmap.planner.demo:formulation_parameters",
+                "outputs": {"conductivity": "conductivity.values.0"},
+                "uncertainty": {"conductivity": "conductivity.uncertainty.0"},
+                "timeout_seconds": 600,
+            },
+            {
+                "capability": "conductivity/two_electrode",
+                "cost": 10,
+                "fidelity": 1.0,
+                "builder": "bigmap.planner.demo:formulation_parameters",
+                "outputs": {"conductivity": "conductivity.mean"},
+                "timeout_seconds": 600,
+            },
+        ],
+        "batch_size": 2,
+        "max_pending": 3,
+        # the cost budget binds (a station measurement costs 10 model predictions), so the
+        # planner must choose where the station's measurements are worth it
+        "budget": {"requests": requests, "cost": 2.5 * requests, "wall_seconds": 270},
+        "strategy": {"name": "botorch", "n_init": 4, "fidelity": "cost_aware"},
+    }
+
+
+def _worker(name: str, url: str, token: str, log: Path, env: dict[str, str]) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "bigmap.cli",
+        "worker",
+        name,
+        "--broker",
+        url,
+        "--token",
+        token,
+        "--poll",
+        "1",
+        "--log-level",
+        "warning",
+    ]
+    return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def _wait_tenants(
+    client: Any, names: set[str], procs: list[subprocess.Popen], timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        have = {t["name"] for t in client.tenants()}
+        if names <= have:
+            return
+        for p in procs:
+            if p.poll() is not None:
+                raise DemoError(f"a worker exited with code {p.returncode} (see the worker logs)")
+        time.sleep(0.5)
+    raise DemoError(f"the workers {sorted(names)} did not register within {timeout:g} s")
+
+
+def dataset_best(temperature: float, top: int = 3) -> list[dict[str, Any]]:
+    """The best measured formulations of the HTE dataset at the measured temperatures
+    nearest to ``temperature`` (replicates averaged)."""
+    from bigmap.data import load_hte
+
+    d = load_hte()
+    temps = sorted(d["T"].unique(), key=lambda t: abs(t - temperature))
+    near = sorted(t for t in temps[:2] if abs(t - temperature) <= 10.0 + 1e-9) or [temps[0]]
+    if abs(near[0] - temperature) < 1e-6:
+        near = [near[0]]
+    out = []
+    for t in near:
+        g = (
+            d[d["T"] == t]
+            .groupby(["r", "c"], as_index=False)["kappa"]
+            .agg(["mean", "count"])
+            .sort_values("mean", ascending=False)
+            .head(top)
+        )
+        for _, row in g.iterrows():
+            out.append(
+                {
+                    "T": float(t),
+                    "r": float(row["r"]),
+                    "c": float(row["c"]),
+                    "kappa": float(row["mean"]),
+                    "n": int(row["count"]),
+                }
+            )
+    return out
+
+
+def run_demo(
+    *,
+    temperature: float = 298.15,
+    requests: int = 60,
+    seed: int = 1,
+    keep: Path | None = None,
+    console: Any = None,
+) -> dict[str, Any]:
+    from rich.console import Console
+    from rich.table import Table
+
+    from bigmap.embedded import LocalBroker
+    from bigmap.planner.display import CampaignProgress
+    from bigmap.planner.runner import CampaignRunner
+    from bigmap.planner.spec import parse_spec
+
+    console = console or Console()
+    lo, hi = fm.HTE_T_RANGE
+    if not lo <= temperature <= hi:
+        raise DemoError(
+            f"the temperature must be within the dataset's {lo}-{hi} K, not {temperature}"
+        )
+    t0 = time.monotonic()
+    tmp = tempfile.TemporaryDirectory(prefix="bigmap-demo-")
+    work = Path(tmp.name)
+    db = f"sqlite:///{(keep or work / 'demo.db').resolve()}"
+    env = {
+        **os.environ,
+        "BIGMAP_LAB_TIME_SCALE": os.environ.get("BIGMAP_LAB_TIME_SCALE", "0.0002"),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+    }
+    spec = parse_spec(demo_spec(temperature, requests, seed))
+    procs: list[subprocess.Popen] = []
+    broker = LocalBroker(db, log_path=work / "broker.log")
+    try:
+        console.print("[bold]bigmap demo[/bold]: starting an embedded broker ...")
+        broker.start()
+        token = broker.user("demo", "tenant", password="demo-password-123")
+        client = broker.client(token)
+        console.print(
+            f"broker at {broker.url}; starting workers electrolyte-model, virtual-lab ..."
+        )
+        for name in ("electrolyte-model", "virtual-lab"):
+            procs.append(_worker(name, broker.url, token, work / f"{name}.log", env))
+        _wait_tenants(client, {"electrolyte-model", "virtual-lab"}, procs, 120)
+        console.print(
+            f"planner: maximise conductivity at {temperature:g} K; cheap model (cost 1) and "
+            f"emulated station (cost 10); budget {requests} requests"
+        )
+        runner = CampaignRunner.create(client, spec, poll=0.3)
+        console.print(f"campaign {runner.cid}")
+        with CampaignProgress(spec, console) as view:
+            runner.on_update = view.update
+            runner.run()
+        result = _report(runner, temperature, console, Table)
+        result["seconds"] = time.monotonic() - t0
+        console.print(
+            f"done in {result['seconds']:.0f} s: {result['n_model']} model predictions, "
+            f"{result['n_measured']} station measurements, {result['n_failed']} failed "
+            f"({runner.reason})"
+        )
+        if keep:
+            console.print(f"database kept at {keep}")
+        return result
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        broker.close()
+        tmp.cleanup()
+
+
+def _report(runner: Any, temperature: float, console: Any, Table: Any) -> dict[str, Any]:
+    h = runner.h
+    meas = [
+        o
+        for o in h.observations
+        if o.capability == "conductivity/two_electrode" and not o.failed and "conductivity" in o.y
+    ]
+    model = [
+        o for o in h.observations if o.capability == "conductivity/transport_model" and not o.failed
+    ]
+    meas.sort(key=lambda o: -o.y["conductivity"])
+    predicted: dict[str, dict[str, float]] = {}
+    for ev in runner.client.campaign_events(runner.cid, kind="proposal"):
+        for c in ev["data"]["candidates"]:
+            if c.get("request_id") and c.get("predicted"):
+                predicted[c["request_id"]] = c["predicted"]
+    t = Table(title=f"best formulations measured by the emulated station at {temperature:g} K")
+    for col in (
+        "#",
+        "EC",
+        "PC",
+        "EMC",
+        "LiPF6 [mol/kg]",
+        "r",
+        "kappa [S/m]",
+        "kappa [mS/cm]",
+        "model said",
+    ):
+        t.add_column(col)
+    for i, o in enumerate(meas[:3], start=1):
+        x = o.x
+        r = x["PC"] / (x["EC"] + x["PC"])
+        said = [m.y["conductivity"] for m in model if _close(m.x, x)]
+        t.add_row(
+            str(i),
+            f"{x['EC']:.3f}",
+            f"{x['PC']:.3f}",
+            f"{x['EMC']:.3f}",
+            f"{x['c_LiPF6']:.3f}",
+            f"{r:.3f}",
+            f"{o.y['conductivity']:.4f}",
+            f"{o.y['conductivity'] * 10:.2f}",
+            f"{said[0]:.4f}" if said else "-",
+            f"{pred['mean']:.4f} ± {pred['std']:.4f}"
+            if (pred := predicted.get(o.request_id or ""))
+            else "-",
+        )
+    console.print(t)
+    ref = dataset_best(temperature)
+    how = (
+        f"interpolated in T between {ref[0]['between'][0]:g} and {ref[0]['between'][1]:g} K"
+        if ref and ref[0].get("interpolated")
+        else "as measured"
+    )
+    d = Table(
+        title=f"best in the measured HTE dataset (Flores et al. 2022) at {temperature:g} K, "
+        f"replicates averaged, {how}"
+    )
+    for col in ("#", "r", "LiPF6 [mol/kg]", "kappa [S/m]", "kappa [mS/cm]", "measurements"):
+        d.add_column(col)
+    for i, row in enumerate(ref, start=1):
+        d.add_row(
+            str(i),
+            f"{row['r']:.3f}",
+            f"{row['c']:.3f}",
+            f"{row['kappa']:.4f}",
+            f"{row['kappa'] * 10:.2f}",
+            str(row["n"]),
+        )
+    console.print(d)
+    return {
+        "campaign_id": runner.cid,
+        "best": None if not meas else {"x": meas[0].x, "conductivity": meas[0].y["conductivity"]},
+        "dataset_best": ref,
+        "n_model": len(model),
+        "n_measured": len(meas),
+        "n_failed": sum(1 for o in h.observations if o.failed),
+        "status": runner.status,
+    }
+
+
+def _close(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(abs(float(a[k]) - float(b[k])) < 1e-9 for k in ("EC", "PC", "c_LiPF6"))
