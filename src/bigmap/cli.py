@@ -369,5 +369,263 @@ def ingest(
     )
 
 
+# ----------------------------------------------------------------------------- campaigns (issue 6)
+
+campaign_app = typer.Typer(
+    help="Campaigns: the planner's closed loop (run, resume, show, replay).", no_args_is_help=True
+)
+app.add_typer(campaign_app, name="campaign")
+BrokerOpt = Annotated[
+    str | None, typer.Option("--broker", help="broker URL (default BIGMAP_BROKER_URL)")
+]
+TokenOpt = Annotated[
+    str | None, typer.Option("--token", help="bearer token (default BIGMAP_TOKEN)")
+]
+
+
+def _planner_client(broker: str | None, token: str | None):
+    from bigmap.client import BrokerClient
+
+    client = BrokerClient(broker, token)
+    if not client.token:
+        _fail("no token: pass --token or set BIGMAP_TOKEN (bigmap token create NAME)", 2)
+    return client
+
+
+def _drive(runner, quiet: bool, max_steps: int | None) -> None:
+    from bigmap.client import BrokerError, BrokerUnavailable
+    from bigmap.planner.display import CampaignProgress, fmt_x
+
+    console.print(f"campaign [bold]{runner.cid}[/bold] ({runner.spec.name})")
+    try:
+        if quiet:
+            runner.run(max_steps=max_steps)
+        else:
+            with CampaignProgress(runner.spec, console) as view:
+                runner.on_update = view.update
+                runner.run(max_steps=max_steps)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: continue with [bold]bigmap campaign resume {runner.cid}[/bold]")
+        raise typer.Exit(130) from None
+    except (BrokerError, BrokerUnavailable) as exc:
+        _fail(f"{exc}; the campaign can be resumed: bigmap campaign resume {runner.cid}", 1)
+    best = runner.planner.best(runner.h)
+    console.print(f"status: {runner.status}" + (f" ({runner.reason})" if runner.reason else ""))
+    if best is not None:
+        obj = runner.spec.objectives[0]
+        console.print(
+            f"best {obj.name} = {best.y[obj.name]:.6g} {obj.unit} at {fmt_x(best.x)} "
+            f"(result {best.result_id})"
+        )
+    if runner.status == "failed":
+        raise typer.Exit(1)
+
+
+@campaign_app.command("run")
+def campaign_run(
+    spec_file: Annotated[Path, typer.Argument(help="the campaign specification (YAML)")],
+    broker: BrokerOpt = None,
+    token: TokenOpt = None,
+    name: Annotated[str | None, typer.Option(help="campaign name (default: the spec's)")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="stop after this many planning steps (resume later)")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+) -> None:
+    """Start a campaign: post requests, wait for results, update the model, propose again,
+    until the budget or a stopping rule ends it."""
+    from bigmap.client import BrokerError, BrokerUnavailable
+    from bigmap.planner.runner import CampaignRunner
+    from bigmap.planner.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(spec_file)
+    except SpecError as exc:
+        _fail(str(exc), 2)
+    client = _planner_client(broker, token)
+    try:
+        runner = CampaignRunner.create(client, spec, name=name, base_dir=spec_file.parent)
+    except (BrokerError, BrokerUnavailable, ValueError) as exc:
+        _fail(str(exc), 1)
+    _drive(runner, quiet, max_steps)
+
+
+@campaign_app.command("resume")
+def campaign_resume(
+    campaign_id: Annotated[str, typer.Argument(help="the campaign's id")],
+    broker: BrokerOpt = None,
+    token: TokenOpt = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="stop after this many planning steps")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+) -> None:
+    """Continue a campaign where it stopped (after a crash, a kill or --max-steps)."""
+    from bigmap.client import BrokerError, BrokerUnavailable
+    from bigmap.planner.runner import CampaignRunner
+    from bigmap.planner.spec import SpecError
+
+    client = _planner_client(broker, token)
+    try:
+        runner = CampaignRunner.attach(client, campaign_id)
+    except (BrokerError, BrokerUnavailable, SpecError) as exc:
+        _fail(str(exc), 1)
+    if runner.status in ("completed", "failed"):
+        console.print(f"campaign {campaign_id} is {runner.status}: nothing to resume")
+        return
+    console.print(
+        f"resuming at step {runner.step}: {len(runner.h.observations)} result(s) taken in, "
+        f"{len(runner.h.pending)} pending"
+    )
+    _drive(runner, quiet, max_steps)
+
+
+@campaign_app.command("show")
+def campaign_show(
+    campaign_id: Annotated[str, typer.Argument(help="the campaign's id")],
+    broker: BrokerOpt = None,
+    token: TokenOpt = None,
+    top: Annotated[int, typer.Option(help="how many candidates")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """The best candidates of a campaign, with the provenance of their results."""
+    import json
+
+    from bigmap.client import BrokerError, BrokerUnavailable
+    from bigmap.planner.display import best_table
+    from bigmap.planner.report import best_candidates
+
+    client = _planner_client(broker, token)
+    try:
+        spec, camp, rows = best_candidates(client, campaign_id, top)
+    except (BrokerError, BrokerUnavailable) as exc:
+        _fail(str(exc), 1)
+    if as_json:
+        print(json.dumps({"campaign": camp, "best": rows}, indent=2, default=str))
+        return
+    s = camp.get("summary") or {}
+    console.print(
+        f"campaign {camp['id']} '{camp['name']}': {camp['status']}; "
+        f"{s.get('n_results', 0)} result(s), {s.get('n_failed', 0)} failed, "
+        f"cost {s.get('cost_spent', 0):g}, strategy {s.get('strategy', spec.strategy.name)}"
+    )
+    obj = spec.objectives[0]
+    console.print(best_table(rows, obj.name, obj.unit))
+    for t in s.get("tiers") or []:
+        console.print(f"tier {t['name']}: {t['n_in']} in, {t.get('n_passed')} passed")
+
+
+@campaign_app.command("replay")
+def campaign_replay(
+    campaign_id: Annotated[str, typer.Argument(help="the campaign's id")],
+    broker: BrokerOpt = None,
+    token: TokenOpt = None,
+    refit: Annotated[
+        bool, typer.Option(help="re-fit each stored model state and compare its predictions")
+    ] = False,
+) -> None:
+    """Replay a campaign step by step from its stored events."""
+    from bigmap.client import BrokerError, BrokerUnavailable
+    from bigmap.planner.display import fmt_x
+    from bigmap.planner.report import replay
+
+    client = _planner_client(broker, token)
+    try:
+        steps = replay(client, campaign_id, refit=refit)
+    except (BrokerError, BrokerUnavailable) as exc:
+        _fail(str(exc), 1)
+    table = Table("step", "strategy", "seen", "best before", "candidates", "model", "check")
+    bad = 0
+    for st in steps:
+        cands = "\n".join(
+            f"{fmt_x(c['x'])} -> {c['capability']}"
+            + (
+                f" (pred {c['predicted']['mean']:.4g}±{c['predicted']['std']:.2g})"
+                if c.get("predicted")
+                else ""
+            )
+            for c in st.candidates
+        )
+        model = ", ".join(f"{m.get('output')}: n={m['n_train']}" for m in st.models)
+        check = ""
+        if st.check is not None:
+            check = "ok" if st.check.get("ok") else f"DIFFERS {st.check}"
+            bad += 0 if st.check.get("ok") else 1
+        best = "-" if st.best_before is None else f"{st.best_before:.4g}"
+        table.add_row(
+            str(st.step), st.strategy, str(st.observations_before), best, cands, model, check
+        )
+    console.print(table)
+    if refit and bad:
+        _fail(f"{bad} model state(s) did not re-fit to their recorded predictions", 1)
+
+
+@campaign_app.command("control")
+def campaign_control(
+    campaign_id: Annotated[str, typer.Argument(help="the campaign's id")],
+    action: Annotated[str, typer.Argument(help="run, pause or stop")],
+    broker: BrokerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Ask the campaign's planner to pause, continue or stop."""
+    from bigmap.client import BrokerError, BrokerUnavailable
+
+    if action not in ("run", "pause", "stop"):
+        _fail(f"action must be run, pause or stop, not {action!r}", 2)
+    client = _planner_client(broker, token)
+    try:
+        camp = client.update_campaign(
+            campaign_id, control=action, message="bigmap campaign control"
+        )
+    except (BrokerError, BrokerUnavailable) as exc:
+        _fail(str(exc), 1)
+    console.print(f"campaign {camp['id']}: control {camp['control']} (status {camp['status']})")
+
+
+@campaign_app.command("list")
+def campaign_list(broker: BrokerOpt = None, token: TokenOpt = None) -> None:
+    """The campaigns this user can see."""
+    from bigmap.client import BrokerError, BrokerUnavailable
+
+    client = _planner_client(broker, token)
+    try:
+        camps = client.campaigns()
+    except (BrokerError, BrokerUnavailable) as exc:
+        _fail(str(exc), 1)
+    table = Table("id", "name", "status", "results", "best", "updated")
+    for c in camps:
+        s = c.get("summary") or {}
+        best = s.get("best") or {}
+        y = next(iter((best.get("y") or {}).values()), None)
+        table.add_row(
+            str(c["id"]),
+            c["name"],
+            c["status"],
+            str(s.get("n_results", 0)),
+            "-" if y is None else f"{y:.4g}",
+            str(c["updated_at"]),
+        )
+    console.print(table)
+
+
+@app.command()
+def demo(
+    temperature: Annotated[float, typer.Option(help="temperature of the formulation [K]")] = 298.15,
+    requests: Annotated[int, typer.Option(help="request budget of the campaign")] = 60,
+    seed: Annotated[int, typer.Option(help="random seed")] = 1,
+    keep: Annotated[
+        Path | None, typer.Option(help="keep the broker's SQLite database here")
+    ] = None,
+) -> None:
+    """The closed loop: an embedded broker, the electrolyte model and the emulated
+    electrolyte station as workers, and the planner maximising conductivity."""
+    from bigmap.planner.demo import DemoError, run_demo
+
+    try:
+        run_demo(temperature=temperature, requests=requests, seed=seed, keep=keep, console=console)
+    except DemoError as exc:
+        _fail(str(exc), 1)
+
+
 if __name__ == "__main__":
     app()
