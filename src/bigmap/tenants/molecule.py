@@ -35,8 +35,9 @@ G is approximated by the GFN2-xTB total energy, which includes the ALPB solvatio
 energy; zero-point and thermal vibrational terms are left out (they change redox potentials
 of small organics by ~0.1 V). No empirical shift is applied: GFN2-xTB's minimal valence
 basis misplaces the energy of an added or removed electron by several eV (measured here for
-EC in acetone: oxidation ~4.8 V and reduction ~3-4 V above published DFT values), so absolute
-GFN2-xTB potentials are far off and only trends between related molecules carry meaning.
+EC, PC, DMC and EMC in acetone: oxidation potentials 4.5-5.0 V above published DFT values,
+reduction potentials ~4.5 V above the IPEA1-xTB ones), so absolute GFN2-xTB potentials are
+far off and only trends between related molecules carry meaning.
 
 ``energy_method="IPEA1-xTB"`` keeps the GFN2-xTB geometries and takes the energies from
 IPEA1-xTB, the xtb authors' reparametrisation of GFN1-xTB for ionisation energies and

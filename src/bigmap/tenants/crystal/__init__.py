@@ -413,6 +413,10 @@ def _default_supercell(s: Any, min_length: float) -> list[int]:
 def migration_barrier(p: MigrationInput, ctx: JobContext) -> MigrationOutput:
     """Barrier of a Li vacancy hop with climbing-image NEB (ASE) on CHGNet, with the energy
     profile along the path. Cell fixed; endpoints relaxed first; IDPP interpolation."""
+    import io
+    import warnings
+    from contextlib import redirect_stdout
+
     from ase.mep import NEB
     from ase.optimize import FIRE
     from chgnet.model.dynamics import CHGNetCalculator
@@ -490,16 +494,13 @@ def migration_barrier(p: MigrationInput, ctx: JobContext) -> MigrationOutput:
     disp = a1.get_scaled_positions(wrap=False) - a0.get_scaled_positions(wrap=False)
     a1.set_scaled_positions(a0.get_scaled_positions(wrap=False) + (disp - np.round(disp)))
     images = [a0] + [a0.copy() for _ in range(p.images)] + [a1]
-    for im in images:
-        im.calc = CHGNetCalculator(model=model, on_isolated_atoms="ignore")
+    with redirect_stdout(io.StringIO()):  # CHGNetCalculator prints its device
+        for im in images:
+            im.calc = CHGNetCalculator(model=model, on_isolated_atoms="ignore")
     neb = NEB(images, climb=p.climb, method="improvedtangent", allow_shared_calculator=False)
     neb.interpolate(method="idpp", mic=True)
     ctx.progress(0.2, f"climbing-image NEB, {p.images} images")
     opt = FIRE(neb, logfile=None)
-    import io
-    import warnings
-    from contextlib import redirect_stdout
-
     with redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         converged = bool(opt.run(fmax=p.fmax, steps=p.max_steps))
