@@ -60,3 +60,56 @@ def visibility_clause(actor: Actor, model: Any) -> Any:
         model.owner_id == actor.user_id,
         model.access == AccessTier.restricted.value,
     )
+
+
+# A reader with no account: what may go into a public export or archive.
+PUBLIC_READER = Actor(uuid.UUID("00000000-0000-0000-0000-00000000f00d"), "(public)", Role.observer)
+
+
+def can_find(actor: Actor, obj: Any, now: datetime | None = None) -> bool:
+    """May ``actor`` learn that ``obj`` exists and read its metadata (not its data)? Yes if
+    it may see it, or if it is a restricted item its owner made findable by its metadata.
+    A confidential item is never findable by others."""
+    if can_see(actor, obj, now):
+        return True
+    return (obj.access or AccessTier.public) == AccessTier.restricted and bool(
+        getattr(obj, "findable", False)
+    )
+
+
+def event_refs(data: Any, request_ids: list[str] | None) -> set[str]:
+    """The request and result ids a campaign event refers to (its ``request_ids`` and, per
+    the campaign contract, ``data.request_id``, ``data.result_id``, ``candidates[].request_id``,
+    ``training_result_ids``, ``best.request_id``/``result_id``)."""
+    refs = {str(r) for r in request_ids or []}
+    if isinstance(data, dict):
+        for key in ("request_id", "result_id"):
+            if isinstance(data.get(key), str):
+                refs.add(data[key])
+        for c in data.get("candidates") or []:
+            if isinstance(c, dict) and isinstance(c.get("request_id"), str):
+                refs.add(c["request_id"])
+        for r in data.get("training_result_ids") or []:
+            refs.add(str(r))
+    return refs
+
+
+def redact_event(event: Any, hidden: set[str]) -> Any:
+    """A campaign event as a reader sees it: if it refers to requests or results the reader
+    may not see, its data is withheld (its sequence number and kind stay, so that readers
+    following the campaign do not stall)."""
+    refs = event_refs(event.data, event.request_ids)
+    if not refs & hidden:
+        return event
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        id=event.id,
+        campaign_id=event.campaign_id,
+        seq=event.seq,
+        kind=event.kind,
+        data={"redacted": "refers to requests or results you may not see"},
+        request_ids=[r for r in (event.request_ids or []) if str(r) not in hidden],
+        idempotency_key=None,
+        created_at=event.created_at,
+    )

@@ -24,6 +24,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -153,6 +154,8 @@ class AccessMixin:
     owner_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id"), nullable=True, index=True
     )
+    # a restricted item whose metadata (not its data) anyone may find (migration 0002)
+    findable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Campaign(AccessMixin, Base):
@@ -274,3 +277,51 @@ class StatusLog(Base):
     user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     tenant_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+# ----------------------------------------------------------------------------- FAIR (0002)
+
+
+class Recomputation(Base):
+    """A request made to recompute a result with identical parameters, and its original."""
+
+    __tablename__ = "recomputations"
+    request_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    original_result_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("results.id"), index=True)
+    original_request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("requests.id"))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class MetadataPolicy(Base):
+    """How strictly a capability's results are checked for minimum metadata."""
+
+    __tablename__ = "metadata_policies"
+    __table_args__ = (UniqueConstraint("quantity", "method"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    quantity: Mapped[str] = mapped_column(String(100))
+    method: Mapped[str] = mapped_column(String(100))
+    strictness: Mapped[str] = mapped_column(String(10), default="report")
+    data_types: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+    required: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+    updated_by: Mapped[str] = mapped_column(String(100), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class ArchiveRecord(Base):
+    """One exported version of a campaign's archive package: its semantic version, the
+    hashes of its files (to decide the next version) and its InvenioRDM metadata."""
+
+    __tablename__ = "archive_records"
+    __table_args__ = (UniqueConstraint("campaign_id", "scope", "version"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    scope: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(50))
+    sha256: Mapped[str] = mapped_column(String(64))
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    record: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
