@@ -627,5 +627,209 @@ def demo(
         _fail(str(exc), 1)
 
 
+# ----------------------------------------------------------------------------- FAIR data (issue 7)
+
+archive_app = typer.Typer(
+    help="Archive packages (RO-Crate) of campaigns: export and import.", no_args_is_help=True
+)
+app.add_typer(archive_app, name="archive")
+
+AsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="read as this user (or 'public': what anyone may see); default: the operator, "
+        "who sees everything",
+    ),
+]
+
+
+def _reader(broker, name: str | None):
+    from bigmap.store.access import PUBLIC_READER
+
+    if name is None:
+        return _system_actor()
+    if name == "public":
+        return PUBLIC_READER
+    return _run(broker.actor_for_user, name)
+
+
+@app.command()
+def query(
+    sparql: Annotated[str, typer.Argument(help="a SPARQL query (SELECT, ASK, CONSTRUCT)")],
+    db: DbOpt = None,
+    as_user: AsOpt = None,
+    campaign: Annotated[str | None, typer.Option(help="only this campaign's graph")] = None,
+    limit: Annotated[int, typer.Option(help="newest requests and results included")] = 5000,
+    json_out: Annotated[bool, typer.Option("--json", help="SPARQL JSON results")] = False,
+) -> None:
+    """SPARQL over the exported graph (EMMO/BattINFO terms, PROV-O, DCAT): semantic search
+    across results. Prefixes emmo:, electrochemistry:, battery:, prov:, schema:, dcat:,
+    bigmap:, skos: are declared; EMMO terms carry skos:prefLabel."""
+    import json as _json
+
+    from bigmap.ontology import sparql as sp
+    from bigmap.server.routers.fair import store_graph
+
+    broker = _broker(db)
+    actor = _reader(broker, as_user)
+    try:
+        sp.prepare(sparql)
+    except sp.QueryError as exc:
+        _fail(str(exc), 2)
+    cid = None
+    if campaign:
+        try:
+            cid = uuid.UUID(campaign)
+        except ValueError:
+            _fail(f"campaign {campaign!r} is not a UUID", 2)
+    graph = _run(store_graph, broker, actor, campaign=cid, limit=limit)
+    try:
+        out = sp.run(graph, sparql)
+    except sp.QueryError as exc:
+        _fail(str(exc), 2)
+    if "turtle" in out:
+        print(out["turtle"])
+        return
+    if json_out or "boolean" in out:
+        print(_json.dumps(out.get("boolean", out), indent=1))
+        return
+    rows = sp.rows(out)
+    names = out.get("head", {}).get("vars", [])
+    table = Table(*names)
+    for r in rows:
+        table.add_row(*[str(r.get(n, "")) for n in names])
+    console.print(table)
+    console.print(f"{len(rows)} row(s)")
+
+
+@archive_app.command("export")
+def archive_export(
+    campaign: Annotated[str, typer.Argument(help="the campaign's id")],
+    out: Annotated[Path, typer.Option("--out", help="the zip to write")],
+    db: DbOpt = None,
+    scope: Annotated[
+        str,
+        typer.Option(
+            help="'public' (what anyone may see, the default for publication), 'all' (a full "
+            "backup), or 'user:NAME' (what NAME may see)"
+        ),
+    ] = "public",
+    data_licence: Annotated[str, typer.Option(help="SPDX id of the data's licence")] = "CC-BY-4.0",
+    code_licence: Annotated[str, typer.Option(help="SPDX id of the code's licence")] = "MIT",
+    creator: Annotated[
+        list[str] | None,
+        typer.Option(help="'Family, Given [ORCID] (Affiliation)'; repeat for several"),
+    ] = None,
+    version: Annotated[
+        str | None, typer.Option(help="MAJOR.MINOR.PATCH (default: decided from the changes)")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="title of the package")] = None,
+) -> None:
+    """Write a campaign's RO-Crate (data, raw files, Parquet tables, JSON-LD, licences,
+    creators, semantic version, sha256 of every file) and its InvenioRDM record beside it."""
+    from bigmap.archive import ArchiveError, export_campaign
+    from bigmap.server.routers.fair import fair_of
+    from bigmap.store.access import PUBLIC_READER
+
+    broker = _broker(db)
+    if scope == "public":
+        actor = PUBLIC_READER
+    elif scope == "all":
+        actor = _system_actor()
+    elif scope.startswith("user:"):
+        actor = _run(broker.actor_for_user, scope[5:])
+    else:
+        _fail(f"scope {scope!r}: public, all or user:NAME", 2)
+    try:
+        cid = uuid.UUID(campaign)
+    except ValueError:
+        _fail(f"campaign {campaign!r} is not a UUID", 2)
+    try:
+        res = _run(
+            export_campaign,
+            fair_of(broker),
+            cid,
+            out,
+            actor=actor,
+            scope=scope,
+            data_licence=data_licence,
+            code_licence=code_licence,
+            creators=creator,
+            version=version,
+            title=title,
+            created_by="(command line)",
+        )
+    except ArchiveError as exc:
+        _fail(str(exc), 2)
+    c = res.counts
+    console.print(
+        f"{res.path}: version {res.version}{'' if res.new_version else ' (unchanged)'}, "
+        f"{c['requests']} requests, {c['results']} results, {c['files']} raw files, "
+        f"{c['events']} steps ({c['redacted_events']} withheld, {c['metadata_only']} "
+        f"metadata-only); SHACL {'conforms' if res.shacl['conforms'] else 'DOES NOT CONFORM'} "
+        f"({res.shacl['violations']} violations, {res.shacl['warnings']} warnings); "
+        f"sha256 {res.sha256}"
+    )
+    console.print(f"InvenioRDM record: {res.invenio_path}")
+
+
+@archive_app.command("import")
+def archive_import(
+    file: Annotated[Path, typer.Argument(help="a package written by 'bigmap archive export'")],
+    db: DbOpt = None,
+) -> None:
+    """Restore a package into this database (its hashes checked first), with its ids and
+    access tiers; owners missing here are created as disabled users."""
+    from bigmap.archive import ArchiveError, import_package
+    from bigmap.server.routers.fair import fair_of
+
+    broker = _broker(db)
+    try:
+        out = _run(import_package, fair_of(broker), file)
+    except ArchiveError as exc:
+        _fail(str(exc), 2)
+    n = out["imported"]
+    console.print(
+        f"campaign {out['campaign_id']}: "
+        + ", ".join(f"{v} {k}" for k, v in n.items() if v)
+        + (" (already present)" if out["already_present"] else "")
+    )
+    for w in out["warnings"]:
+        err.print(f"[yellow]warning:[/yellow] {w}")
+
+
+@user_app.command("groups")
+def user_groups(
+    name: str,
+    set_: Annotated[
+        str | None, typer.Option("--set", help="comma-separated: the complete new set")
+    ] = None,
+    add: Annotated[str, typer.Option(help="comma-separated groups to add")] = "",
+    remove: Annotated[str, typer.Option(help="comma-separated groups to remove")] = "",
+    db: DbOpt = None,
+) -> None:
+    """Show or change a user's groups (who may see restricted data). A running server
+    picks the change up within 30 s."""
+    from bigmap.server.routers.fair import fair_of
+
+    def split(text: str | None) -> list[str]:
+        return [g.strip() for g in (text or "").split(",") if g.strip()]
+
+    broker = _broker(db)
+    if set_ is None and not add and not remove:
+        user = _run(broker.get_user, name)
+    else:
+        user = _run(
+            fair_of(broker).set_groups,
+            _system_actor(),
+            name,
+            groups=None if set_ is None else split(set_),
+            add=split(add),
+            remove=split(remove),
+        )
+    console.print(f"{user.name}: {', '.join(user.groups or []) or '(no groups)'}")
+
+
 if __name__ == "__main__":
     app()

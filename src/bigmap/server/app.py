@@ -16,7 +16,16 @@ import bigmap
 from bigmap.config import Settings, get_settings
 from bigmap.server import dashboard, errors
 from bigmap.server.notify import Notifier
-from bigmap.server.routers import auth, campaigns, capabilities, finales, requests, results, tenants
+from bigmap.server.routers import (
+    auth,
+    campaigns,
+    capabilities,
+    fair,
+    finales,
+    requests,
+    results,
+    tenants,
+)
 from bigmap.store.broker import Broker
 from bigmap.store.db import Database, current_revision, ensure_current
 
@@ -89,7 +98,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             "revision": revision,
         }
 
-    for module in (auth, capabilities, tenants, requests, results, campaigns):
+    # fair first: its /{kind}/{id}.jsonld paths would otherwise be taken by /{kind}/{id}
+    for module in (fair, auth, capabilities, tenants, requests, results, campaigns):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(finales.router)

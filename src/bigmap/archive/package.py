@@ -1,0 +1,912 @@
+"""Archive packages of a campaign: an RO-Crate (https://w3id.org/ro/crate, the ``rocrate``
+package) that holds everything a reader may see of the campaign, and the import of such a
+package into another bigmap database with nothing lost.
+
+Layout of the package (a zip)::
+
+    ro-crate-metadata.json        the RO-Crate: root dataset, licences, creators, version,
+                                  every file with its media type, size and sha256
+    data/campaign.json            the campaign (spec, summary, status, access tier)
+    data/events.json              every step of the planner (proposals, model states, ...)
+    data/requests.json            requests and sub-requests
+    data/results/<id>.json        one file per result: data, parameters, provenance, hash
+    data/files.json               the raw files' records (name, media type, size, sha256)
+    data/tenants.json, capabilities.json, users.json, status_log.json, recomputations.json
+    data/metadata_only.json       restricted items made findable: their metadata alone
+    files/<result>/<file>/<name>  the raw files as they were posted
+    tables/*.parquet              results, requests and steps as tables; time series of a
+                                  result (equal-length columns) as tables/series/<id>-<key>
+    metadata/campaign.jsonld      the JSON-LD (EMMO / BattINFO IRIs, PROV-O, DCAT)
+    metadata/campaign.ttl         the same graph in Turtle
+    metadata/shacl-report.json    its SHACL validation (BattINFO's shapes and bigmap's)
+    metadata/mapping-report.json  the terms mapped to IRIs and those without one
+    code/recompute.py, LICENSE    a script that asks a broker to recompute every result
+    invenio-record.json           the InvenioRDM record (also written beside the zip)
+    manifest-sha256.txt           sha256 of every file above (checked on import)
+
+Licences: data CC-BY-4.0, code MIT by default (SPDX ids, configurable). The version is a
+semantic version decided by ``bigmap.archive.versioning``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bigmap.archive import invenio, versioning
+from bigmap.archive.licences import (
+    DEFAULT_CODE_LICENCE,
+    DEFAULT_DATA_LICENCE,
+    MIT_TEXT,
+    licence,
+    spdx_uri,
+)
+from bigmap.store.access import Actor
+from bigmap.store.fair import Bundle, Fair, jsonable
+
+FORMAT = "bigmap-archive/1"
+
+
+class ArchiveError(ValueError):
+    """A package that cannot be written or read as it is (with the reason)."""
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    version: str
+    new_version: bool
+    sha256: str
+    invenio_path: Path
+    counts: dict[str, int]
+    shacl: dict[str, Any]
+    changes: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _safe(name: str) -> str:
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = re.sub(r"[^A-Za-z0-9._+\-]", "_", name).lstrip(".")
+    return name[:200] or "file"
+
+
+def _dump(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(jsonable(value), indent=1, sort_keys=True, ensure_ascii=False))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _flat(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flat(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(value, bool) or value is None:
+        out[prefix] = None if value is None else str(value).lower()
+    elif isinstance(value, int | float):
+        out[prefix] = float(value)
+    elif isinstance(value, str):
+        out[prefix] = value
+    else:
+        out[prefix] = json.dumps(value, sort_keys=True)
+
+
+def _table(rows: list[dict[str, Any]], path: Path) -> None:
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    for col in df.columns:
+        kinds = {type(x) for x in df[col] if x is not None and x == x}
+        if kinds - {float} and kinds:
+            df[col] = df[col].map(lambda x: None if x is None or x != x else str(x))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(path, index=False)
+
+
+def _series(data: Any, prefix: str = "") -> list[tuple[str, dict[str, list[float]]]]:
+    """Tables inside a result: objects whose members are numeric lists of one length."""
+    out = []
+    if isinstance(data, dict):
+        cols = {
+            k: v
+            for k, v in data.items()
+            if isinstance(v, list)
+            and len(v) >= 2
+            and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+        }
+        lengths = {len(v) for v in cols.values()}
+        if len(cols) >= 2 and len(lengths) == 1:
+            out.append((prefix or "data", {k: [float(x) for x in v] for k, v in cols.items()}))
+        for k, v in data.items():
+            if isinstance(v, dict):
+                out.extend(_series(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _write_tables(root: Path, b: Bundle) -> list[str]:
+    import pandas as pd
+
+    written = []
+    res_rows = []
+    for r in b.results:
+        row = {
+            "id": str(r["id"]),
+            "request_id": str(r["request_id"]),
+            "quantity": r["quantity"],
+            "method": r["method"],
+            "status": r["status"],
+            "tenant_id": str(r["tenant_id"]) if r["tenant_id"] else None,
+            "sha256": r["sha256"],
+            "created_at": jsonable(r["created_at"]),
+            "access": r["access"],
+        }
+        _flat("parameters", r["parameters"], row)
+        _flat("data", r["data"], row)
+        res_rows.append(row)
+        for key, cols in _series(r["data"]):
+            p = root / "tables" / "series" / f"{r['id']}-{_safe(key)}.parquet"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame(cols).to_parquet(p, index=False)
+            written.append(str(p.relative_to(root)))
+    if res_rows:
+        _table(res_rows, root / "tables" / "results.parquet")
+        written.append("tables/results.parquet")
+    req_rows = []
+    for q in b.requests:
+        row = {
+            "id": str(q["id"]),
+            "quantity": q["quantity"],
+            "methods": ",".join(q["methods"]),
+            "status": q["status"],
+            "parent_id": str(q["parent_id"]) if q["parent_id"] else None,
+            "tenant_id": str(q["tenant_id"]) if q["tenant_id"] else None,
+            "priority": float(q["priority"]),
+            "created_at": jsonable(q["created_at"]),
+            "access": q["access"],
+        }
+        _flat("parameters", q["parameters"], row)
+        req_rows.append(row)
+    if req_rows:
+        _table(req_rows, root / "tables" / "requests.parquet")
+        written.append("tables/requests.parquet")
+    ev_rows = []
+    for e in b.events:
+        row = {
+            "id": str(e["id"]),
+            "seq": float(e["seq"]),
+            "kind": e["kind"],
+            "created_at": jsonable(e["created_at"]),
+            "request_ids": ",".join(str(x) for x in e["request_ids"]),
+            "data": json.dumps(jsonable(e["data"]), sort_keys=True),
+        }
+        ev_rows.append(row)
+    if ev_rows:
+        _table(ev_rows, root / "tables" / "events.parquet")
+        written.append("tables/events.parquet")
+    return written
+
+
+RECOMPUTE_PY = '''"""Ask a bigmap broker to recompute every result of this package with identical parameters.
+
+    python code/recompute.py --broker URL --token TOKEN --tenant TENANT_ID [RESULT_ID ...]
+
+Each result is re-requested through POST /api/v1/results/{id}/recompute, which links the new
+request to the original in its provenance. Needs only the Python standard library.
+"""
+
+import argparse
+import json
+import pathlib
+import urllib.request
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--broker", required=True)
+    ap.add_argument("--token", required=True)
+    ap.add_argument("--tenant", required=True, help="your tenant that asks")
+    ap.add_argument("results", nargs="*", help="result ids (default: all in the package)")
+    args = ap.parse_args()
+    here = pathlib.Path(__file__).resolve().parents[1]
+    ids = args.results or [p.stem for p in sorted((here / "data" / "results").glob("*.json"))]
+    for rid in ids:
+        req = urllib.request.Request(
+            f"{args.broker.rstrip('/')}/api/v1/results/{rid}/recompute",
+            data=json.dumps({"tenant_id": args.tenant}).encode(),
+            headers={"Authorization": f"Bearer {args.token}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req) as resp:
+            print(rid, "->", json.load(resp)["id"])
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def manifest_of(b: Bundle, metadata: dict[str, Any]) -> dict[str, str]:
+    """The object manifest that decides the version (see ``versioning``)."""
+    out = {"metadata": versioning.content_hash(metadata)}
+    if b.campaign:
+        out[f"campaign:{b.campaign['id']}"] = versioning.object_hash(
+            "campaign", jsonable(b.campaign)
+        )
+    for kind, rows in (("request", b.requests), ("result", b.results), ("file", b.files)):
+        for r in rows:
+            out[f"{kind}:{r['id']}"] = versioning.object_hash(kind, jsonable(r))
+    for e in b.events:
+        out[f"event:{e['id']}"] = versioning.object_hash("event", jsonable(e))
+    return out
+
+
+def export_campaign(
+    fair: Fair,
+    campaign_id: uuid.UUID,
+    out: Path,
+    *,
+    actor: Actor,
+    scope: str,
+    data_licence: str = DEFAULT_DATA_LICENCE,
+    code_licence: str = DEFAULT_CODE_LICENCE,
+    creators: list[str] | None = None,
+    version: str | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    record: bool = True,
+    created_by: str = "",
+) -> ExportResult:
+    """Write the RO-Crate of a campaign as ``actor`` may see it; ``scope`` names that view
+    (``all``, ``public``, ``user:NAME``) for the version history."""
+    from rocrate.model.person import Person
+    from rocrate.rocrate import ROCrate
+
+    from bigmap.ontology import campaign_jsonld, to_graph
+    from bigmap.ontology.shacl import validate as shacl_validate
+
+    data_lic, code_lic = licence(data_licence), licence(code_licence)
+    if version is not None and not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        raise ArchiveError(f"version {version!r} is not a semantic version (MAJOR.MINOR.PATCH)")
+    parsed_creators = [invenio.parse_creator(c) for c in creators or []]
+    b = fair.campaign_bundle(actor, campaign_id, contents=True, metadata_only=True)
+    camp = b.campaign or {}
+    if not parsed_creators:
+        parsed_creators = [
+            {
+                "person_or_org": {
+                    "type": "personal",
+                    "name": camp.get("owner") or "unknown",
+                    "family_name": camp.get("owner") or "unknown",
+                }
+            }
+        ]
+    title = title or f"bigmap campaign {camp.get('name')}"
+    description = description or (
+        f"Requests, results, raw files and planner steps of the bigmap campaign "
+        f"'{camp.get('name')}' ({len(b.requests)} requests, {len(b.results)} results, "
+        f"{len(b.files)} raw files, {len(b.events)} steps), with their provenance and "
+        f"EMMO/BattINFO semantics."
+    )
+    quantities = sorted({r["quantity"] for r in b.requests})
+    keywords = ["battery", "BIG-MAP", "bigmap", "materials acceleration platform", *quantities]
+    descriptive = {
+        "title": title,
+        "description": description,
+        "data_licence": data_lic["id"],
+        "code_licence": code_lic["id"],
+        "creators": parsed_creators,
+        "keywords": keywords,
+    }
+    manifest = manifest_of(b, descriptive)
+    history = fair.archive_records(campaign_id, scope) if record else []
+    last = history[-1] if history else None
+    changes = versioning.diff(last.manifest if last else None, manifest)
+    if version is None:
+        bumped = versioning.bump(
+            last.version if last else None, last.manifest if last else None, manifest
+        )
+        version = bumped or (last.version if last else "1.0.0")
+        new_version = bumped is not None
+    else:
+        if any(h.version == version for h in history) and last and last.version != version:
+            raise ArchiveError(f"version {version} of this package exists already")
+        new_version = last is None or last.version != version
+
+    tmp = Path(tempfile.mkdtemp(prefix="bigmap-archive-"))
+    try:
+        root = tmp / "crate"
+        root.mkdir()
+        file_paths: dict[str, str] = {}
+        for f in b.files:
+            rel = f"files/{f['result_id']}/{f['id']}/{_safe(f['name'])}"
+            p = root / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(b.contents[str(f["id"])])
+            if hashlib.sha256(p.read_bytes()).hexdigest() != f["sha256"]:
+                raise ArchiveError(f"raw file {f['id']} does not match its stored sha256")
+            file_paths[str(f["id"])] = rel
+        data_paths = {}
+        for r in b.results:
+            rel = f"data/results/{r['id']}.json"
+            _dump(root / rel, r)
+            data_paths[str(r["id"])] = rel
+        _dump(root / "data" / "campaign.json", {"format": FORMAT, **camp})
+        _dump(root / "data" / "events.json", b.events)
+        _dump(root / "data" / "requests.json", b.requests)
+        _dump(root / "data" / "files.json", b.files)
+        _dump(root / "data" / "tenants.json", b.tenants)
+        _dump(root / "data" / "capabilities.json", b.capabilities)
+        _dump(root / "data" / "users.json", b.users)
+        _dump(root / "data" / "status_log.json", b.status_log)
+        _dump(root / "data" / "recomputations.json", b.recomputations)
+        _dump(root / "data" / "metadata_only.json", b.metadata_only)
+        tables = _write_tables(root, b)
+
+        # semantics: the campaign graph, its SHACL report and its mapping report
+        ld = campaign_jsonld(
+            jsonable(camp),
+            events=jsonable(b.events),
+            requests=jsonable(b.requests),
+            results=jsonable(b.result_with_files()),
+            tenants=jsonable(b.tenants),
+            capabilities=jsonable(b.capabilities),
+            license=spdx_uri(data_lic["id"]),
+            creators=[
+                {"@type": "schema:Person", "schema:name": c["person_or_org"].get("name")}
+                for c in parsed_creators
+            ],
+            data_paths=data_paths,
+            file_paths=file_paths,
+        )
+        graph = to_graph(ld.document)
+        report = shacl_validate(graph)
+        _dump(root / "metadata" / "campaign.jsonld", ld.document)
+        (root / "metadata" / "campaign.ttl").write_text(graph.serialize(format="turtle"))
+        _dump(root / "metadata" / "shacl-report.json", report.as_dict())
+        (root / "metadata" / "shacl-report.txt").write_text(report.text(limit=400) + "\n")
+        _dump(root / "metadata" / "mapping-report.json", ld.report.as_dict())
+
+        # code
+        (root / "code").mkdir()
+        (root / "code" / "recompute.py").write_text(RECOMPUTE_PY)
+        holders = ", ".join(c["person_or_org"].get("name", "") for c in parsed_creators)
+        if code_lic["id"] == "MIT":
+            (root / "code" / "LICENSE").write_text(
+                MIT_TEXT.format(year=datetime.now(UTC).year, holders=holders)
+            )
+        else:
+            (root / "code" / "LICENSE").write_text(
+                f"{code_lic['name']} ({code_lic['id']}): {code_lic['url']}\n"
+            )
+
+        # the InvenioRDM record
+        sizes = [f"{len(b.results)} results", f"{len(b.files)} raw files"]
+        rec = invenio.record(
+            title=title,
+            description=description,
+            creators=parsed_creators,
+            version=version,
+            data_licence=data_lic["id"],
+            code_licence=code_lic["id"],
+            keywords=keywords,
+            created=datetime.fromisoformat(jsonable(camp["created_at"])),
+            access=camp.get("access", "public"),
+            embargo_until=camp.get("embargo_until"),
+            sizes=sizes,
+            formats=["application/zip", "application/ld+json", "application/vnd.apache.parquet"],
+            related=[
+                {
+                    "identifier": f"urn:uuid:{camp['id']}",
+                    "scheme": "urn",
+                    "relation_type": {"id": "isderivedfrom"},
+                    "resource_type": {"id": "dataset"},
+                }
+            ],
+        )
+        problems = invenio.validate(rec)
+        if problems:
+            raise ArchiveError("the InvenioRDM record is malformed: " + "; ".join(problems))
+        _dump(root / "invenio-record.json", rec)
+
+        # every file's hash, then the RO-Crate describing it all
+        payload = sorted(p for p in root.rglob("*") if p.is_file())
+        hashes = {str(p.relative_to(root)): _sha256(p) for p in payload}
+        (root / "manifest-sha256.txt").write_text(
+            "".join(f"{h}  {rel}\n" for rel, h in sorted(hashes.items()))
+        )
+        hashes["manifest-sha256.txt"] = _sha256(root / "manifest-sha256.txt")
+
+        crate = ROCrate()
+        crate.name = title
+        crate.description = description
+        crate.root_dataset["version"] = version
+        crate.keywords = keywords
+        crate.datePublished = datetime.now(UTC).date().isoformat()
+        crate.root_dataset["identifier"] = f"urn:uuid:{camp['id']}"
+        crate.root_dataset["conditionsOfAccess"] = (
+            f"bigmap access tier of the campaign: {camp.get('access')}; this package holds what "
+            f"the view '{scope}' may see"
+        )
+        lic_entities = {}
+        for lic in (data_lic, code_lic):
+            if lic["id"] not in lic_entities:
+                lic_entities[lic["id"]] = crate.add_jsonld(
+                    {
+                        "@id": spdx_uri(lic["id"]),
+                        "@type": "CreativeWork",
+                        "name": lic["name"],
+                        "identifier": lic["id"],
+                        "url": lic["url"],
+                    }
+                )
+        crate.license = lic_entities[data_lic["id"]]
+        people = []
+        for i, c in enumerate(parsed_creators):
+            p = c["person_or_org"]
+            ident = next(
+                (x["identifier"] for x in p.get("identifiers", []) if x["scheme"] == "orcid"), None
+            )
+            pid = f"https://orcid.org/{ident}" if ident else f"#creator-{i + 1}"
+            props = {"name": p.get("name")}
+            if c.get("affiliations"):
+                props["affiliation"] = c["affiliations"][0]["name"]
+            people.append(crate.add(Person(crate, pid, properties=props)))
+        crate.creator = people
+        crate.root_dataset["bigmapFormat"] = FORMAT
+        crate.root_dataset["scope"] = scope
+        described = {
+            "data/campaign.json": "the campaign: spec, summary, status, access tier",
+            "data/events.json": "every step of the planner, in order",
+            "data/requests.json": "the requests and sub-requests",
+            "data/files.json": "records of the raw files",
+            "data/tenants.json": "the tenants that acted",
+            "data/capabilities.json": "the capabilities used, with their JSON Schemas",
+            "data/users.json": "user names and roles of the owners (no credentials)",
+            "data/status_log.json": "every status change, who and when",
+            "data/recomputations.json": "requests that recompute a result, and the original",
+            "data/metadata_only.json": "restricted items findable by their metadata alone",
+            "metadata/campaign.jsonld": "JSON-LD with EMMO/BattINFO IRIs, PROV-O and DCAT",
+            "metadata/campaign.ttl": "the same graph in Turtle",
+            "metadata/shacl-report.json": "SHACL validation of the graph (pyshacl)",
+            "metadata/shacl-report.txt": "the SHACL report, readable",
+            "metadata/mapping-report.json": "terms mapped to IRIs, and those without one",
+            "invenio-record.json": "InvenioRDM record for the BIG-MAP Archive",
+            "manifest-sha256.txt": "sha256 of every file",
+            "code/recompute.py": "re-request every result with identical parameters",
+            "code/LICENSE": "the licence of the code",
+        }
+        media = {
+            ".json": "application/json",
+            ".jsonld": "application/ld+json",
+            ".ttl": "text/turtle",
+            ".txt": "text/plain",
+            ".parquet": "application/vnd.apache.parquet",
+            ".py": "text/x-python",
+        }
+        file_media = {
+            v: f["media_type"] for f in b.files for k, v in file_paths.items() if k == str(f["id"])
+        }
+        for rel, digest in sorted(hashes.items()):
+            p = root / rel
+            props: dict[str, Any] = {
+                "name": p.name,
+                "contentSize": p.stat().st_size,
+                "sha256": digest,
+                "encodingFormat": file_media.get(rel)
+                or media.get(p.suffix, "application/octet-stream"),
+            }
+            if rel in described:
+                props["description"] = described[rel]
+            if rel.startswith("code/"):
+                props["license"] = {"@id": spdx_uri(code_lic["id"])}
+                if rel.endswith(".py"):
+                    props["@type"] = ["File", "SoftwareSourceCode"]
+                    props["programmingLanguage"] = "Python"
+            if rel.startswith("data/results/"):
+                props["about"] = {"@id": f"urn:uuid:{p.stem}"}
+                props["description"] = "a result: data, parameters, provenance, sha256"
+            if rel.startswith("files/"):
+                props["description"] = "raw data file as posted with its result"
+                props["about"] = {"@id": f"urn:uuid:{rel.split('/')[1]}"}
+            if rel in tables:
+                props["description"] = "a table (Apache Parquet)"
+            crate.add_file(root / rel, dest_path=rel, properties=props)
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        crate.write_zip(str(out))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    zip_sha = _sha256(out)
+    invenio_path = out.with_name(out.name.removesuffix(".zip") + ".invenio.json")
+    invenio_path.write_text(json.dumps(rec, indent=1, ensure_ascii=False))
+    if record and new_version:
+        fair.add_archive_record(
+            campaign_id=campaign_id,
+            scope=scope,
+            version=version,
+            sha256=zip_sha,
+            manifest=manifest,
+            record=rec,
+            created_by=created_by,
+            created_at=datetime.now(UTC),
+        )
+    return ExportResult(
+        path=out,
+        version=version,
+        new_version=new_version,
+        sha256=zip_sha,
+        invenio_path=invenio_path,
+        counts={
+            "requests": len(b.requests),
+            "results": len(b.results),
+            "files": len(b.files),
+            "events": len(b.events),
+            "redacted_events": b.redacted_events,
+            "metadata_only": len(b.metadata_only),
+        },
+        shacl={
+            "conforms": report.conforms,
+            "violations": report.count("Violation"),
+            "warnings": report.count("Warning"),
+        },
+        changes=changes,
+    )
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_package(path: Path) -> dict[str, Any]:
+    """The package's documents, after checking every file against the manifest (and the
+    RO-Crate's sha256 of each file). ``ArchiveError`` for anything that does not match."""
+    try:
+        z = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ArchiveError(f"{path}: not a zip file ({exc})") from None
+    with z:
+        names = set(z.namelist())
+        for required in ("ro-crate-metadata.json", "manifest-sha256.txt", "data/campaign.json"):
+            if required not in names:
+                raise ArchiveError(f"{path}: not a bigmap archive package (no {required})")
+        manifest = {}
+        for line in z.read("manifest-sha256.txt").decode().splitlines():
+            if line.strip():
+                digest, rel = line.split("  ", 1)
+                manifest[rel] = digest
+        for rel, digest in manifest.items():
+            if rel not in names:
+                raise ArchiveError(f"{path}: {rel} is listed in the manifest but missing")
+            if hashlib.sha256(z.read(rel)).hexdigest() != digest:
+                raise ArchiveError(f"{path}: {rel} does not match its sha256 in the manifest")
+        crate = json.loads(z.read("ro-crate-metadata.json"))
+        for entity in crate.get("@graph", []):
+            rel = entity.get("@id")
+            if (
+                "sha256" in entity
+                and rel in names
+                and hashlib.sha256(z.read(rel)).hexdigest() != entity["sha256"]
+            ):
+                raise ArchiveError(f"{path}: {rel} does not match its sha256 in the RO-Crate")
+
+        def load(rel: str) -> Any:
+            return json.loads(z.read(rel))
+
+        campaign = load("data/campaign.json")
+        if campaign.get("format") != FORMAT:
+            raise ArchiveError(f"{path}: package format {campaign.get('format')!r}, not {FORMAT}")
+        results = [load(n) for n in sorted(names) if n.startswith("data/results/")]
+        files = load("data/files.json")
+        contents = {}
+        for f in files:
+            rel = f"files/{f['result_id']}/{f['id']}/{_safe(f['name'])}"
+            if rel not in names:
+                raise ArchiveError(f"{path}: the raw file {rel} is missing")
+            contents[f["id"]] = z.read(rel)
+        return {
+            "crate": crate,
+            "campaign": campaign,
+            "events": load("data/events.json"),
+            "requests": load("data/requests.json"),
+            "results": results,
+            "files": files,
+            "contents": contents,
+            "tenants": load("data/tenants.json"),
+            "capabilities": load("data/capabilities.json"),
+            "users": load("data/users.json"),
+            "status_log": load("data/status_log.json"),
+            "recomputations": load("data/recomputations.json"),
+            "metadata_only": load("data/metadata_only.json"),
+            "invenio": load("invenio-record.json"),
+        }
+
+
+def crate_graph(crate: dict[str, Any]) -> Any:
+    """The RO-Crate metadata as an rdflib graph, with the RO-Crate context the ``rocrate``
+    package ships (no network)."""
+    import os
+
+    import rdflib
+    import rocrate
+
+    ctx = json.loads(
+        Path(os.path.dirname(rocrate.__file__), "data", "ro-crate.jsonld").read_text()
+    )["@context"]
+    doc = {**crate, "@context": ctx}
+    return rdflib.Graph().parse(data=json.dumps(doc), format="json-ld")
+
+
+# ----------------------------------------------------------------------------- import
+
+
+_TIME_FIELDS = {
+    "created_at",
+    "updated_at",
+    "claimed_at",
+    "lease_expires_at",
+    "embargo_until",
+    "last_seen_at",
+    "at",
+}
+_UUID_FIELDS = {
+    "id",
+    "owner_id",
+    "tenant_id",
+    "parent_id",
+    "campaign_id",
+    "claimed_by",
+    "claimed_by_user",
+    "result_id",
+    "request_id",
+    "amends",
+    "object_id",
+    "user_id",
+    "original_result_id",
+    "original_request_id",
+    "capability_id",
+}
+
+
+def _typed(model: Any, row: dict[str, Any]) -> dict[str, Any]:
+    cols = {c.name for c in model.__table__.columns}
+    out = {}
+    for k, v in row.items():
+        if k not in cols:
+            continue
+        if v is not None and k in _TIME_FIELDS and isinstance(v, str):
+            v = datetime.fromisoformat(v)
+        elif v is not None and k in _UUID_FIELDS and isinstance(v, str):
+            v = uuid.UUID(v)
+        out[k] = v
+    return out
+
+
+def import_package(fair: Fair, path: Path) -> dict[str, Any]:
+    """Restore a package into this database: users (disabled placeholders when missing),
+    capabilities, tenants, the campaign, its steps, requests, results, raw files, status
+    history and recomputations, with their ids and access tiers. Importing the same package
+    again changes nothing; a campaign id that exists with other content is refused."""
+    import secrets
+
+    from sqlalchemy import select
+
+    from bigmap.store import models as m
+    from bigmap.store.security import hash_password
+
+    pkg = read_package(path)
+    counts = {
+        k: 0
+        for k in (
+            "users",
+            "capabilities",
+            "tenants",
+            "campaigns",
+            "events",
+            "requests",
+            "results",
+            "files",
+            "status_log",
+            "recomputations",
+        )
+    }
+    warnings: list[str] = []
+    camp = pkg["campaign"]
+    with fair.db.write() as s:
+        existing = s.get(m.Campaign, uuid.UUID(camp["id"]))
+        if existing is not None:
+            if existing.name == camp["name"] and existing.spec == camp["spec"]:
+                return {
+                    "campaign_id": camp["id"],
+                    "imported": counts,
+                    "already_present": True,
+                    "warnings": ["this campaign is already in the database: nothing imported"],
+                }
+            raise ArchiveError(f"campaign {camp['id']} exists here with other content")
+        # users: by name
+        user_map: dict[str, uuid.UUID] = {}
+        for u in pkg["users"]:
+            row = s.scalar(select(m.User).where(m.User.name == u["name"]))
+            if row is None:
+                uid = uuid.UUID(u["id"])
+                if s.get(m.User, uid) is not None:
+                    uid = uuid.uuid4()
+                row = m.User(
+                    id=uid,
+                    name=u["name"],
+                    password_hash=hash_password(secrets.token_urlsafe(24)),
+                    role=u["role"],
+                    groups=[],
+                    disabled=True,
+                    created_at=datetime.fromisoformat(u["created_at"]),
+                )
+                s.add(row)
+                counts["users"] += 1
+                warnings.append(f"user {u['name']} created disabled: set a password to use it")
+            user_map[u["id"]] = row.id
+
+        def uid(x: Any) -> Any:
+            return user_map.get(str(x), uuid.UUID(str(x))) if x else None
+
+        s.flush()
+        for c in pkg["capabilities"]:
+            row = s.scalar(
+                select(m.Capability).where(
+                    m.Capability.quantity == c["quantity"], m.Capability.method == c["method"]
+                )
+            )
+            if row is None:
+                s.add(m.Capability(**_typed(m.Capability, c)))
+                counts["capabilities"] += 1
+            elif (
+                row.parameter_schema != c["parameter_schema"]
+                or row.result_schema != c["result_schema"]
+            ):
+                warnings.append(
+                    f"capability {c['quantity']}/{c['method']} is defined differently here; "
+                    "the package's definition is in data/capabilities.json"
+                )
+        s.flush()
+        tenant_map: dict[str, uuid.UUID] = {}
+        for t in pkg["tenants"]:
+            owner = uid(t["owner_id"])
+            row = s.scalar(
+                select(m.Tenant).where(m.Tenant.owner_id == owner, m.Tenant.name == t["name"])
+            )
+            if row is None:
+                values = _typed(m.Tenant, t)
+                values["owner_id"] = owner
+                if s.get(m.Tenant, values["id"]) is not None:
+                    values["id"] = uuid.uuid4()
+                row = m.Tenant(**values)
+                s.add(row)
+                s.flush()
+                for p in t.get("provides") or []:
+                    cap = s.scalar(
+                        select(m.Capability).where(
+                            m.Capability.quantity == p["quantity"],
+                            m.Capability.method == p["method"],
+                        )
+                    )
+                    if cap is not None:
+                        s.add(
+                            m.TenantCapability(
+                                tenant_id=row.id, capability_id=cap.id, limitations=p["limitations"]
+                            )
+                        )
+                counts["tenants"] += 1
+            tenant_map[t["id"]] = row.id
+        s.flush()
+
+        def tid(x: Any) -> Any:
+            return tenant_map.get(str(x), uuid.UUID(str(x))) if x else None
+
+        cvals = _typed(m.Campaign, camp)
+        cvals["owner_id"] = uid(camp["owner_id"])
+        cvals["tenant_id"] = tid(camp["tenant_id"])
+        s.add(m.Campaign(**cvals))
+        counts["campaigns"] += 1
+        s.flush()
+        req_ids = {r["id"] for r in pkg["requests"]}
+        # parents before children
+        pending = list(pkg["requests"])
+        placed: set[str] = set()
+        while pending:
+            progress = False
+            for r in list(pending):
+                parent = r.get("parent_id")
+                if parent and parent in req_ids and parent not in placed:
+                    continue
+                values = _typed(m.Request, r)
+                values["owner_id"] = uid(r["owner_id"])
+                values["tenant_id"] = tid(r["tenant_id"])
+                values["claimed_by"] = tid(r["claimed_by"])
+                if parent and parent not in req_ids and s.get(m.Request, uuid.UUID(parent)) is None:
+                    warnings.append(f"request {r['id']}: its parent {parent} is not in the package")
+                    values["parent_id"] = None
+                if (
+                    r.get("campaign_id")
+                    and r["campaign_id"] != camp["id"]
+                    and s.get(m.Campaign, uuid.UUID(r["campaign_id"])) is None
+                ):
+                    values["campaign_id"] = None
+                s.add(m.Request(**values))
+                placed.add(r["id"])
+                pending.remove(r)
+                counts["requests"] += 1
+                progress = True
+            if not progress:
+                raise ArchiveError("the requests of the package form a cycle")
+            s.flush()
+        res_ids = {r["id"] for r in pkg["results"]}
+        for r in sorted(pkg["results"], key=lambda r: r["created_at"]):
+            if (
+                r["request_id"] not in req_ids
+                and s.get(m.Request, uuid.UUID(r["request_id"])) is None
+            ):
+                warnings.append(f"result {r['id']}: its request is not in the package; left out")
+                res_ids.discard(r["id"])
+                continue
+            values = _typed(m.Result, r)
+            values["owner_id"] = uid(r["owner_id"])
+            values["tenant_id"] = tid(r["tenant_id"])
+            if r.get("amends") and r["amends"] not in res_ids:
+                values["amends"] = None
+            s.add(m.Result(**values))
+            counts["results"] += 1
+            s.flush()
+        for f in pkg["files"]:
+            if f["result_id"] not in res_ids:
+                continue
+            values = _typed(m.File, f)
+            values["owner_id"] = uid(f["owner_id"])
+            content = pkg["contents"][f["id"]]
+            if hashlib.sha256(content).hexdigest() != f["sha256"]:
+                raise ArchiveError(f"raw file {f['id']} does not match its sha256")
+            values["content"] = content
+            s.add(m.File(**values))
+            counts["files"] += 1
+        for e in pkg["events"]:
+            values = _typed(m.CampaignEvent, e)
+            s.add(m.CampaignEvent(**values))
+            counts["events"] += 1
+        s.flush()
+        for x in pkg["status_log"]:
+            values = _typed(m.StatusLog, x)
+            values.pop("id", None)
+            values["user_id"] = uid(x.get("user_id"))
+            values["tenant_id"] = tid(x.get("tenant_id"))
+            s.add(m.StatusLog(**values))
+            counts["status_log"] += 1
+        for x in pkg["recomputations"]:
+            if x["original_result_id"] in res_ids and x["request_id"] in req_ids:
+                values = _typed(m.Recomputation, x)
+                values["user_id"] = uid(x.get("user_id"))
+                s.add(m.Recomputation(**values))
+                counts["recomputations"] += 1
+    return {
+        "campaign_id": camp["id"],
+        "imported": counts,
+        "already_present": False,
+        "warnings": warnings,
+        "version": pkg["crate"]
+        and next((e.get("version") for e in pkg["crate"]["@graph"] if e.get("@id") == "./"), None),
+    }
