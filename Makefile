@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | c
 TORCH  ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench clean install
+.PHONY: demo test lint bench clean install chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/bigmap demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# the dashboard's browser tests drive Debian's Chromium (never a downloaded browser)
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -26,8 +26,9 @@ import uuid
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, Field
 
-from bigmap.client import BrokerClient
+from bigmap.client import BrokerClient, InputError, JobContext, Tenant
 from bigmap.schemas import formulation as fm
 
 C_RANGE = (0.2, 1.8)  # LiPF6 [mol/kg solvent]
@@ -53,6 +54,53 @@ def formulation(c: float) -> list[dict[str, Any]]:
     mm = {k: fm.HTE_CHEMICALS[k]["molar_mass"] for k in ("EC", "EMC")}
     return fm.formulation_from_mole_fractions(
         {"LiPF6": c, "EC": 0.3 / mm["EC"], "EMC": 0.7 / mm["EMC"]}
+    )
+
+
+class LGIn(BaseModel):
+    formulation: list[dict[str, Any]] = Field(min_length=1)
+    temperature: float = Field(gt=0, le=1000, description="[K]")
+
+
+class LGOut(BaseModel):
+    run_info: dict[str, Any]
+    conductivity: dict[str, Any]
+
+
+lg_tenant = Tenant(
+    "lg-fit",
+    kind="simulation",
+    description="conductivity from the Landesfeind-Gasteiger 2019 fits (test tenant)",
+    software={"name": "bigmap-tests-lg-fit", "version": "1.0"},
+)
+
+
+@lg_tenant.capability(
+    "conductivity",
+    "landesfeind2019",
+    parameters=LGIn,
+    result=LGOut,
+    limitations={"temperature": [{"min": 263.15, "max": 323.15}]},
+)
+def lg_conductivity(p: LGIn, ctx: JobContext) -> LGOut:
+    """Conductivity of LiPF6 in a Landesfeind-Gasteiger solvent (J. Landesfeind and
+    H. A. Gasteiger, J. Electrochem. Soc. 166 (2019) A3079, doi:10.1149/2.0571912jes)."""
+    from bigmap.tenants.electrolyte import lg_predict
+
+    try:
+        out = lg_predict("conductivity", p.formulation, p.temperature)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    ctx.provenance["citation"] = out["model"]["citation"]
+    return LGOut(
+        run_info={"formulation": p.formulation, "internal_reference": "landesfeind2019"},
+        conductivity={
+            "values": [out["value"]],
+            "uncertainty": [out["uncertainty"]],
+            "temperature": p.temperature,
+            "meta": {"success": True, "rating": 2},
+            "model": out["model"],
+        },
     )
 
 
@@ -152,12 +200,8 @@ class TestPlanner:
             reqs.append(
                 self.client.create_request(
                     "conductivity",
-                    "transport_model",
-                    {
-                        "formulation": formulation(x[0]),
-                        "temperature": x[1],
-                        "model": "landesfeind2019",
-                    },
+                    "landesfeind2019",
+                    {"formulation": formulation(x[0]), "temperature": x[1]},
                     tenant_id=self.tenant["id"],
                     campaign_id=self.id,
                 )
@@ -170,7 +214,7 @@ class TestPlanner:
                 "candidates": [
                     {
                         "x": {"c_LiPF6": x[0], "temperature": x[1]},
-                        "capability": "conductivity/transport_model",
+                        "capability": "conductivity/landesfeind2019",
                         "request_id": r["id"],
                         "acquisition": "ucb(beta=2)" if pred else "sobol",
                         "predicted": pred,
@@ -193,7 +237,7 @@ class TestPlanner:
                         "step": self.k,
                         "request_id": r["id"],
                         "result_id": None,
-                        "capability": "conductivity/transport_model",
+                        "capability": "conductivity/landesfeind2019",
                         "x": {"c_LiPF6": x[0], "temperature": x[1]},
                         "y": {},
                         "cost": 1.0,
@@ -214,7 +258,7 @@ class TestPlanner:
                     "step": self.k,
                     "request_id": r["id"],
                     "result_id": res["id"],
-                    "capability": "conductivity/transport_model",
+                    "capability": "conductivity/landesfeind2019",
                     "x": {"c_LiPF6": x[0], "temperature": x[1]},
                     "y": {"conductivity": value, "c_LiPF6": x[0]},
                     "cost": 1.0,
@@ -303,7 +347,7 @@ class TestPlanner:
             "tiers": [
                 {
                     "name": "screen",
-                    "capability": "conductivity/transport_model",
+                    "capability": "conductivity/landesfeind2019",
                     "threshold": THRESHOLD,
                     "n_in": len(good),
                     "n_passed": len(passed),
@@ -319,9 +363,14 @@ class TestPlanner:
         }
         self.client.update_campaign(self.id, summary=summary)
 
-    def run(self, steps: int, stop: threading.Event, poll: float = 0.2) -> None:
-        """Steps until ``steps`` are done or ``stop`` is set, obeying pause and stop."""
+    def run(
+        self, steps: int, stop: threading.Event, poll: float = 0.2, between: float = 0.0
+    ) -> None:
+        """Steps until ``steps`` are done or ``stop`` is set, obeying pause and stop, with
+        ``between`` seconds between steps (a slower loop, as a lab's would be)."""
         while self.k < steps and not stop.is_set():
+            if self.k and between:
+                time.sleep(between)
             control = self.control()
             if control == "stop":
                 break

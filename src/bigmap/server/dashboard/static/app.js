@@ -115,11 +115,13 @@ async function route() {
   try {
     if (path !== "/ui/login") await ensureUser();
     if (state.current !== token0) return;
-    app.innerHTML = "";
+    // each page draws into its own element: late writes of a page left behind go nowhere
+    const root = document.createElement("div");
+    app.replaceChildren(root);
     const inst = typeof page.create === "function" ? page.create(...args) : page;
     state.page = inst;
     document.title = `bigmap · ${path.split("/")[2] || "dashboard"}`;
-    await inst.render(app, ...args);
+    await inst.render(root, ...args);
   } catch (e) {
     if (state.current !== token0) return;
     if (e instanceof ApiError && e.status === 401) return;

@@ -129,16 +129,53 @@ async function tryGet(path) {
 
 // The graph from the broker's provenance endpoint when it has one, else from the result's
 // provenance record and the request's parent chain, children and campaign.
+// PROV-JSON (W3C member submission) -> nodes and edges in the direction data flows
+const PROV_EDGES = {
+  wasGeneratedBy: ["prov:activity", "prov:entity", "generated"],
+  used: ["prov:entity", "prov:activity", "used by"],
+  wasAssociatedWith: ["prov:agent", "prov:activity", "acted"],
+  wasAttributedTo: ["prov:agent", "prov:entity", "attributed"],
+  wasDerivedFrom: ["prov:usedEntity", "prov:generatedEntity", "derived"],
+  wasInformedBy: ["prov:informant", "prov:informed", "informed"],
+  actedOnBehalfOf: ["prov:responsible", "prov:delegate", "on behalf"],
+  wasInfluencedBy: ["prov:influencer", "prov:influencee", "influenced"],
+};
+
+export function provJsonGraph(doc, selfId) {
+  const nodes = [], edges = [];
+  for (const kind of ["entity", "activity", "agent"]) {
+    for (const [id, a] of Object.entries(doc[kind] || {})) {
+      const types = [].concat(a["prov:type"] || []).map(String);
+      const t = (types.find((x) => x.startsWith("bigmap:")) || types[0] || kind).replace(/^\w+:/, "");
+      const uuid = /([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/.exec(id)?.[1];
+      const page = /Result/.test(t) ? "results" : /Request/.test(t) ? "requests" : /Campaign/.test(t) ? "campaigns" : null;
+      const label = a["prov:label"] || (uuid ? `${t} ${short(uuid)}` : id);
+      nodes.push({ id, label: String(label), sub: `${t} (${kind})`, href: page && uuid ? `/ui/${page}/${uuid}` : undefined, self: id === doc["bigmap:root"] || (uuid && uuid === selfId && /Result/.test(t)) });
+    }
+  }
+  const ids = new Set(nodes.map((n) => n.id));
+  for (const [section, [from, to, label]] of Object.entries(PROV_EDGES)) {
+    for (const r of Object.values(doc[section] || {})) {
+      if (ids.has(r[from]) && ids.has(r[to])) edges.push({ from: r[from], to: r[to], label: String(r["prov:type"] || label).replace(/^\w+:/, "") });
+    }
+  }
+  // columns: the longest path from a source, so that data flows left to right
+  const depth = Object.fromEntries(nodes.map((n) => [n.id, 0]));
+  for (let k = 0; k < nodes.length; k++) {
+    let moved = false;
+    for (const e of edges) if (depth[e.to] < depth[e.from] + 1 && depth[e.from] < nodes.length) { depth[e.to] = depth[e.from] + 1; moved = true; }
+    if (!moved) break;
+  }
+  nodes.forEach((n) => { n.col = depth[n.id]; });
+  return { nodes, edges };
+}
+
+// The graph from the broker's provenance endpoint (PROV-JSON) when it has one, else from the
+// result's provenance record and the request's parent chain, children and campaign.
 async function provenanceGraph(res, tn) {
   const fromApi = await tryGet(`provenance/${res.id}`);
-  if (fromApi && Array.isArray(fromApi.nodes) && Array.isArray(fromApi.edges)) {
-    const depth = {};
-    const nodes = fromApi.nodes.map((n) => ({ id: String(n.id), label: n.label || n.type || String(n.id), sub: n.type || "", self: String(n.id) === res.id }));
-    const ids = new Set(nodes.map((n) => n.id));
-    const edges = fromApi.edges.map((e) => ({ from: String(e.source ?? e.from), to: String(e.target ?? e.to), label: e.label || e.type || "" })).filter((e) => ids.has(e.from) && ids.has(e.to));
-    for (let k = 0; k < nodes.length; k++) for (const e of edges) depth[e.to] = Math.max(depth[e.to] || 0, (depth[e.from] || 0) + 1);
-    nodes.forEach((n) => { n.col = depth[n.id] || 0; });
-    return { nodes, edges, source: "the broker's provenance graph" };
+  if (fromApi && (fromApi.entity || fromApi.activity)) {
+    return { ...provJsonGraph(fromApi, res.id), source: "the broker's provenance graph (W3C PROV, /api/v1/provenance)", kind: "prov" };
   }
   const nodes = [], edges = [];
   const add = (n) => { if (!nodes.some((m) => m.id === n.id)) nodes.push(n); };
@@ -184,10 +221,10 @@ async function provenanceGraph(res, tn) {
   if (sw) { add({ id: "software", label: `${sw.name || "software"} ${sw.version || ""}`, sub: "software", col: 2 }); edges.push({ from: "software", to: res.id, label: "used" }); }
   for (const f of res.files || []) { add({ id: `f:${f.id}`, label: f.name, sub: `${f.media_type} · ${f.size} B`, col: 4 }); edges.push({ from: res.id, to: `f:${f.id}`, label: "raw file" }); }
   if (res.amends) { add({ id: res.amends, label: `result ${short(res.amends)}`, sub: "amended by this one", col: 2, href: `/ui/results/${res.amends}` }); edges.push({ from: res.amends, to: res.id, label: "amended" }); }
-  return { nodes, edges, source: "the result's provenance record and its request chain" };
+  return { nodes, edges, source: "the result's provenance record and its request chain", kind: "record" };
 }
 
-const JSONLD_PATHS = (id) => [`results/${id}/jsonld`, `results/${id}.jsonld`, `jsonld/results/${id}`];
+const JSONLD_PATHS = (id) => [`results/${id}.jsonld`, `jsonld/results/${id}`];
 
 export const resultPage = {
   create(id) {
@@ -230,6 +267,7 @@ export const resultPage = {
         })();
         try { await renderResult(el.querySelector("#rendered"), res, cap); } catch (e) { el.querySelector("#rendered").innerHTML = `<p class="error">${esc(e.message)}</p>`; }
         const g = await provenanceGraph(res, tn);
+        el.querySelector("#prov-graph").dataset.source = g.kind;
         el.querySelector("#prov-graph").innerHTML = `<div style="overflow:auto">${graph(g)}</div><p class="chart-note">From ${esc(g.source)}. ${res.provenance?.claimed_at ? `Requested ${when(res.provenance.requested_at)}, claimed after ${duration(res.provenance.requested_at, res.provenance.claimed_at)}, answered after ${duration(res.provenance.requested_at, res.provenance.created_at)}.` : "Posted unsolicited (no request was claimed for it)."}</p>`;
       },
     };
