@@ -260,6 +260,7 @@ def test_login_refuses_a_wrong_password_then_signs_in(world, page):
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("#campaigns")
     assert page.locator("#campaigns").get_by_text("conductivity screen").count() == 1
+    shot(page, "campaigns")
     assert page.evaluate("sessionStorage.getItem('bigmap.token')")
     page.wait_for_selector("body[data-live=on]")
     page.click("#signout")
@@ -406,6 +407,7 @@ def test_results_of_every_kind_are_drawn(world, page, live_one):
     page.goto(f"{world.url}/ui/results/{o['crystal']['id']}")
     page.wait_for_selector("svg.structure[data-atoms='8']")  # the conventional LiF cell
     assert page.locator("svg.structure line.cell").count() == 12
+    shot(page, "result-crystal")
 
 
 def test_submit_a_request_through_the_form(world, page):

@@ -12,7 +12,7 @@ export const tenants = {
       el.innerHTML = `<h1>Tenants</h1><div class="panel"><table id="tenants"><thead><tr><th>tenant</th><th>kind</th><th>owner</th><th>heartbeat</th><th>software</th><th>provides</th><th>claims now (held for · lease)</th></tr></thead><tbody>
       ${rows.map((t) => `<tr data-tenant="${esc(t.name)}"><td><b>${esc(t.name)}</b><div class="muted mono">${short(t.id)}</div>${t.description ? `<div class="muted">${esc(t.description)}</div>` : ""}</td>
         <td>${esc(t.kind)}</td><td>${esc(t.owner)}</td>
-        <td>${t.is_active ? badge(t.alive ? "alive" : "dead", "") : badge("inactive")}<div class="muted">last seen ${when(t.last_seen_at)}</div></td>
+        <td>${!t.is_active ? badge("inactive") : t.alive ? badge("alive") : `<span class="badge dead">${t.last_seen_at ? "silent" : "never seen"}</span>`}<div class="muted">last seen ${when(t.last_seen_at)}</div></td>
         <td>${t.software ? `${esc(t.software.name || "")} ${esc(t.software.version || "")}` : "–"}</td>
         <td>${t.provides.map((p) => `<a href="/ui/capabilities/${esc(p.quantity)}/${esc(p.method)}" data-link>${esc(p.quantity)}/${esc(p.method)}</a>`).join("<br>") || "<span class='muted'>asks only</span>"}</td>
         <td>${t.claims.length ? t.claims.map((c) => `<a class="mono" href="/ui/requests/${c.request_id}" data-link>${short(c.request_id)}</a> · ${esc(duration(c.since))} · lease ${when(c.lease_expires_at)}`).join("<br>") : "<span class='muted'>none</span>"}</td></tr>`).join("")}

@@ -163,8 +163,11 @@ async function conductivity(res, files, out) {
   if (!me) return false;
   const others = await get("results", { quantity: res.quantity, limit: 1000, newest_first: true });
   const pts = others.map((r) => ({ r, p: conductivityPoint(r) })).filter((x) => x.p);
-  const temps = [...new Set(pts.map((x) => Math.round(x.p.T)))].sort((a, b) => a - b);
-  const byT = temps.slice(0, 7).map((T) => ({ name: `${T} K`, points: pts.filter((x) => Math.round(x.p.T) === T && isNum(x.p.xSalt)).map(({ r, p }) => ({ x: p.xSalt, y: p.value, yerr: p.unc, href: `/ui/results/${r.id}`, hi: r.id === res.id, title: `${fmt(p.value)} ± ${fmt(p.unc)} S/m at ${fmt(p.T)} K, x(salt) = ${fmt(p.xSalt)}` })) }));
+  // one series per temperature; in 10 K bins when there are many temperatures
+  const exact = new Set(pts.map((x) => Math.round(x.p.T))).size <= 6;
+  const bin = (T) => (exact ? Math.round(T) : 10 * Math.floor(T / 10));
+  const temps = [...new Set(pts.map((x) => bin(x.p.T)))].sort((a, b) => a - b);
+  const byT = temps.map((T) => ({ name: exact ? `${T} K` : `${T}–${T + 10} K`, points: pts.filter((x) => bin(x.p.T) === T && isNum(x.p.xSalt)).map(({ r, p }) => ({ x: p.xSalt, y: p.value, yerr: p.unc, href: `/ui/results/${r.id}`, hi: r.id === res.id, title: `${fmt(p.value)} ± ${fmt(p.unc)} S/m at ${fmt(p.T)} K, x(salt) = ${fmt(p.xSalt)}` })) }));
   const vsT = [{ name: "results", points: pts.map(({ r, p }) => ({ x: p.T, y: p.value, yerr: p.unc, href: `/ui/results/${r.id}`, hi: r.id === res.id, title: `${fmt(p.value)} S/m at ${fmt(p.T)} K` })) }];
   const comp = me.form.map((x) => `${esc(x.chemical?.SMILES || "?")}: ${fmt(x.fraction)}`).join(" · ");
   out.push(section("Conductivity", `<p><b id="conductivity-value">${fmt(me.value)} ± ${fmt(me.unc)} S/m</b> at ${fmt(me.T)} K <span class="muted">(${fmt(me.value * 10)} mS/cm)</span></p><p class="muted">${comp} (${esc(me.form[0]?.fraction_type || "")})</p>
