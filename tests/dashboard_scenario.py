@@ -104,7 +104,7 @@ def lg_conductivity(p: LGIn, ctx: JobContext) -> LGOut:
     )
 
 
-class TestPlanner:
+class ScenarioPlanner:
     """One campaign, step by step, through the API (``step()`` is one loop of the planner)."""
 
     def __init__(self, client: BrokerClient, name: str = "conductivity screen", **access: Any):

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.dashboard_scenario import TestPlanner, formulation, lg_tenant, post_other_results
+from tests.dashboard_scenario import ScenarioPlanner, formulation, lg_tenant, post_other_results
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -43,7 +43,7 @@ pytestmark = pytest.mark.timeout(300)
 @dataclass
 class World:
     url: str
-    planner: TestPlanner
+    planner: ScenarioPlanner
     others: dict[str, dict[str, Any]]
     secret_campaign: dict[str, Any]
     secret_result: dict[str, Any]
@@ -73,10 +73,10 @@ def world(live_one) -> Iterator[World]:
     try:
         _wait(lambda: any(t["name"] == "lg-fit" for t in alice.tenants()), what="the worker")
         others = post_other_results(alice)
-        planner = TestPlanner(alice)
+        planner = ScenarioPlanner(alice)
         for _ in range(3):
             planner.step()
-        secret = TestPlanner(alice, name="secret campaign", access="confidential")
+        secret = ScenarioPlanner(alice, name="secret campaign", access="confidential")
         req = alice.create_request(
             "conductivity",
             "landesfeind2019",
