@@ -442,7 +442,7 @@ def check(
                 Rule(
                     f"required:{key}",
                     f"'{key}', required by this capability's policy",
-                    f"parameters / data / provenance .{key}",
+                    f"provenance.{key} (or anywhere in parameters or data)",
                     lambda c, key=key: has_key(c.docs(), key),
                 ),
             )
