@@ -142,6 +142,7 @@ def test_capabilities_catalogue_and_templates(alice, live):
 def test_tenant_registration_checks_limitations(alice):
     t = station(alice, uniq("asab"))
     assert t["owner"] == "alice" and t["provides"][0]["method"] == "two_electrode"
+    assert alice.capability("conductivity", "two_electrode")["providers"] >= 1
     with pytest.raises(ValidationFailed) as exc:
         tenant(
             alice,

@@ -882,6 +882,10 @@ class Broker:
                 return p
         return None
 
+    def active_providers(self) -> list[Provider]:
+        """Who provides what now: one entry per (active tenant, active capability)."""
+        return list(self._providers_index())
+
     def providers_of(self, tenant_id: uuid.UUID) -> list[Provider]:
         return [p for p in self._providers_index() if p.tenant_id == tenant_id]
 

@@ -47,7 +47,11 @@ def add_capability(
 
 @router.get("/{quantity}/{method}", response_model=CapabilityOut)
 def get_capability(broker: BrokerDep, _: ActorDep, quantity: str, method: str) -> CapabilityOut:
-    return capability_out(broker.get_capability(quantity, method))
+    cap = broker.get_capability(quantity, method)
+    providers = sum(
+        1 for p in broker.active_providers() if (p.quantity, p.method) == (quantity, method)
+    )
+    return capability_out(cap, providers)
 
 
 @router.get("/{quantity}/{method}/template")
