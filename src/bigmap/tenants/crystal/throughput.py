@@ -17,9 +17,13 @@ the interpreter, torch and the model (a 56-atom LiFePO4 cell: 9,200 items, +0.83
 of them batched: +3.3 GB). The plan estimates each structure's peak from its graph before it
 runs, and refuses work that cannot fit.
 
-Speed (measured in the same benchmark, the reason for the default order): batched
-prediction was slower than one-by-one on this CPU, and a process per core gains when the
-work outweighs the ~10 s it takes a spawned process to import torch and load the model.
+Speed, measured by the benchmark on 32 cells of 56 atoms on this shared 2-core machine
+(load average 6-8 from other work): one-by-one 0.59-0.98 structures/s at 1.5 GB peak;
+batched (3 per batch, the most the 6 GB limit allows) 0.62-1.01x of that at 3.3 GB; a
+process per core 0.48-0.66x at 4.0 GB, because the cores were already busy and two spawned
+workers need ~20 s under that load to import torch, load CHGNet and warm up. The planner
+therefore never batches, and spawns a process per core only when the machine has idle
+cores (:func:`idle_cores`) and the estimated work outweighs the start-up.
 """
 
 from __future__ import annotations
@@ -47,8 +51,9 @@ GB_PER_GRAPH_ITEM = 1.25e-4
 #: time of one prediction per graph item with one torch thread [s] (56-atom LiFePO4, 9,200
 #: items: 0.93 s; only used to judge whether spawning processes pays off)
 SECONDS_PER_GRAPH_ITEM = 1e-4
-#: time for a spawned worker to import torch and load CHGNet [s] (measured 6-12 s)
-WORKER_STARTUP_S = 10.0
+#: time for spawned workers to import torch, load CHGNet and warm up [s]: 5 s for one on an
+#: idle core, ~20 s for two on this loaded machine (8 structures: 27.6 s vs 10.0 s in-process)
+WORKER_STARTUP_S = 20.0
 
 STRATEGIES = ("one_by_one", "batched", "process_per_core")
 
