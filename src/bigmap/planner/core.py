@@ -440,6 +440,9 @@ class Planner:
         self, output: str, x: dict[str, Any], h: History, models: dict[str, OutputModel] | None
     ) -> Measurement:
         ms = self.measures[output]
+        if self.spec.budget.cost is not None:  # what the budget can still pay for
+            left = self.spec.budget.cost - h.cost(self.spec)
+            ms = [m for m in ms if m.cost <= left + 1e-9] or ms[:1]
         rule = self.spec.strategy.fidelity
         if rule == "highest":
             return ms[-1]
@@ -678,11 +681,13 @@ class Planner:
                 [torch.zeros(d, dtype=torch.double), torch.ones(d, dtype=torch.double)]
             )
             cons = self.space.botorch_constraints()
+            # effort grows with the dimension: a 2-D space needs fewer starts than a 6-D one
             kwargs = dict(
                 q=n,
-                num_restarts=st.num_restarts,
-                raw_samples=st.raw_samples,
+                num_restarts=min(st.num_restarts, 2 + d),
+                raw_samples=min(st.raw_samples, max(64, 64 * d)),
                 options={"batch_limit": 8, "maxiter": 200, "seed": self.seed(step)},
+                retry_on_optimization_warning=False,
                 **cons,
             )
             fixed = dict(self.space.fixed)
@@ -790,16 +795,17 @@ class Planner:
 
     def _col_value(self, col: int, t: float) -> float:
         for part in self.space.parts:
-            if col in part.cols:
-                v = part.var
-                if part.lows:
-                    j = part.cols.index(col)
-                    lo, hi = part.lows[j], part.highs[j]
-                else:
-                    lo, hi = float(getattr(v, "low", 0)), float(getattr(v, "high", 1))
-                    if getattr(v, "log", False):
-                        return float(math.exp(math.log(lo) + t * (math.log(hi) - math.log(lo))))
-                return float(lo + t * (hi - lo))
+            if col not in part.cols:
+                continue
+            v = part.var
+            if part.comp_cols:
+                j = part.comp_cols.index(col)
+                lo, hi = part.lows[j], part.highs[j]
+            else:
+                lo, hi = float(getattr(v, "low", 0)), float(getattr(v, "high", 1))
+                if getattr(v, "log", False):
+                    return float(math.exp(math.log(lo) + t * (math.log(hi) - math.log(lo))))
+            return float(lo + t * (hi - lo))
         return t
 
 

@@ -45,12 +45,16 @@ TOL = 1e-6
 
 @dataclass
 class _Col:
-    """How one variable sits in ``z``."""
+    """How one variable sits in ``z``. For a mixture, ``comp_cols[j]`` is the column of
+    component ``j`` (None for a fixed component and for the dependent one, ``dep``, which
+    is whatever the others leave of the total)."""
 
     var: Any
     cols: list[int]
     lows: list[float] = field(default_factory=list)
     highs: list[float] = field(default_factory=list)
+    comp_cols: list[int | None] = field(default_factory=list)
+    dep: int | None = None
 
 
 class Space:
@@ -65,14 +69,18 @@ class Space:
         self.int_cols: list[int] = []
         self.cat_groups: list[list[int]] = []
         self.column_names: list[str] = []
-        self._numeric: dict[str, tuple[int, float, float]] = {}  # name -> (col, lo, hi)
+        # a numeric name's value as const + sum(coef * z[col])
+        self._terms: dict[str, tuple[float, dict[int, float]]] = {}
+        self.inequalities: list[tuple[list[int], list[float], float]] = []
+        self.equalities: list[tuple[list[int], list[float], float]] = []
+        self.user_equalities = False
         for v in spec.variables:
             if isinstance(v, ContinuousVariable | IntegerVariable):
                 part = _Col(v, [col], [float(v.low)], [float(v.high)])
                 if isinstance(v, IntegerVariable):
                     self.int_cols.append(col)
                 if not (isinstance(v, ContinuousVariable) and v.log):
-                    self._numeric[v.name] = (col, float(v.low), float(v.high))
+                    self._terms[v.name] = (float(v.low), {col: float(v.high) - float(v.low)})
                 self.column_names.append(v.name)
                 col += 1
             elif isinstance(v, CategoricalVariable):
@@ -83,44 +91,57 @@ class Space:
                 col += len(cols)
             else:
                 assert isinstance(v, MixtureVariable)
-                cols = list(range(col, col + len(v.components)))
                 lows, highs = [], []
-                for j, c in enumerate(v.components):
+                for j in range(len(v.components)):
                     lo, hi = v.bounds(j)
                     lows.append(lo)
                     highs.append(hi)
-                    self._numeric[c.name] = (col + j, lo, hi)
-                    if hi - lo < TOL:
-                        self.fixed[col + j] = 0.0
-                    self.column_names.append(c.name)
-                part = _Col(v, cols, lows, highs)
-                col += len(cols)
+                free = [j for j in range(len(lows)) if highs[j] - lows[j] >= TOL]
+                dep = free[-1] if free else None
+                comp_cols: list[int | None] = [None] * len(lows)
+                cols = []
+                for j in free[:-1]:
+                    comp_cols[j] = col
+                    cols.append(col)
+                    self.column_names.append(v.components[j].name)
+                    col += 1
+                part = _Col(v, cols, lows, highs, comp_cols, dep)
+                # values of the components in z
+                rest = v.total - sum(
+                    lows[j] for j in range(len(lows)) if comp_cols[j] is None and j != dep
+                )
+                dep_const = rest - sum(lows[j] for j in free[:-1])
+                for j, c in enumerate(v.components):
+                    if comp_cols[j] is not None:
+                        self._terms[c.name] = (lows[j], {comp_cols[j]: highs[j] - lows[j]})
+                    elif j == dep:
+                        self._terms[c.name] = (
+                            dep_const,
+                            {comp_cols[k]: -(highs[k] - lows[k]) for k in free[:-1]},
+                        )
+                    else:
+                        self._terms[c.name] = (lows[j], {})
+                if dep is not None and cols:
+                    w = [highs[k] - lows[k] for k in free[:-1]]
+                    # lows[dep] <= dep_const - sum(w z) <= highs[dep], where it can bind
+                    if dep_const - sum(w) < lows[dep] - 1e-12:
+                        self.inequalities.append((cols, [-a for a in w], lows[dep] - dep_const))
+                    if dep_const > highs[dep] + 1e-12:
+                        self.inequalities.append((cols, w, dep_const - highs[dep]))
             self.parts.append(part)
         self.d = col
-        self.equalities: list[tuple[list[int], list[float], float]] = []
-        self.inequalities: list[tuple[list[int], list[float], float]] = []
-        self.user_equalities = False
-        for part in self.parts:
-            if isinstance(part.var, MixtureVariable):
-                idx, coef = [], []
-                rhs = part.var.total - sum(part.lows)
-                for c, lo, hi in zip(part.cols, part.lows, part.highs, strict=True):
-                    if hi - lo >= TOL:
-                        idx.append(c)
-                        coef.append(hi - lo)
-                if idx:
-                    self.equalities.append((idx, coef, rhs))
         for c in spec.constraints:
             if not isinstance(c, LinearConstraint):
                 continue
-            idx, coef = [], []
+            coefs: dict[int, float] = {}
             rhs = c.rhs
             for name, a in c.coefficients.items():
-                j, lo, hi = self._numeric[name]
-                rhs -= a * lo
-                if hi - lo >= TOL:
-                    idx.append(j)
-                    coef.append(a * (hi - lo))
+                const, terms = self._terms[name]
+                rhs -= a * const
+                for j, b in terms.items():
+                    coefs[j] = coefs.get(j, 0.0) + a * b
+            idx = [j for j, b in coefs.items() if abs(b) > 0]
+            coef = [coefs[j] for j in idx]
             if c.op == "==":
                 self.equalities.append((idx, coef, rhs))
                 self.user_equalities = True
@@ -157,10 +178,11 @@ class Space:
                     k = [str(a) for a in v.values].index(str(val))
                 z[part.cols[k]] = 1.0
             else:
-                for c, comp, lo, hi in zip(
-                    part.cols, v.components, part.lows, part.highs, strict=True
-                ):
-                    z[c] = 0.0 if hi - lo < TOL else (float(x[comp.name]) - lo) / (hi - lo)
+                for j, comp in enumerate(v.components):
+                    c = part.comp_cols[j]
+                    if c is not None:
+                        lo, hi = part.lows[j], part.highs[j]
+                        z[c] = (float(x[comp.name]) - lo) / (hi - lo)
         return z
 
     def decode(self, z: np.ndarray) -> dict[str, Any]:
@@ -184,7 +206,12 @@ class Space:
             else:
                 lows = np.array(part.lows)
                 highs = np.array(part.highs)
-                f = lows + z[part.cols] * (highs - lows)
+                f = lows.copy()
+                for j, c in enumerate(part.comp_cols):
+                    if c is not None:
+                        f[j] = lows[j] + z[c] * (highs[j] - lows[j])
+                if part.dep is not None:
+                    f[part.dep] = v.total - (f.sum() - f[part.dep])
                 f = _project_mixture(f, lows, highs, v.total)
                 for comp, val in zip(v.components, f, strict=True):
                     x[comp.name] = float(_tidy(val))
@@ -199,9 +226,17 @@ class Space:
             z = self.encode(x)
         except (KeyError, ValueError, TypeError):
             return False
-        return self.feasible_z(z, tol) and all(
-            -tol <= z[c] <= 1 + tol for part in self.parts for c in part.cols
-        )
+        for part in self.parts:
+            if isinstance(part.var, MixtureVariable):
+                f = [float(x[c.name]) for c in part.var.components]
+                if abs(sum(f) - part.var.total) > 1e-6 * max(1.0, part.var.total):
+                    return False
+                if any(
+                    a < lo - tol or a > hi + tol
+                    for a, lo, hi in zip(f, part.lows, part.highs, strict=True)
+                ):
+                    return False
+        return self.feasible_z(z, tol) and bool(np.all((z >= -tol) & (z <= 1 + tol)))
 
     def feasible_z(self, z: np.ndarray, tol: float = 1e-6) -> bool:
         return bool(self.feasible_rows(np.atleast_2d(z), tol).all())
@@ -262,8 +297,10 @@ class Space:
                     k += len(free) - 1
                 f = lows[free] + w * room
                 ok &= np.all(f <= highs[free] + 1e-12, axis=1)
-                cols = np.array(part.cols)[free]
-                z[:, cols] = (f - lows[free]) / (highs[free] - lows[free])
+                for i, j in enumerate(free):
+                    c = part.comp_cols[j]
+                    if c is not None:
+                        z[:, c] = (f[:, i] - lows[j]) / (highs[j] - lows[j])
         if self.inequalities:
             ok &= self.feasible_rows(z)
         return np.clip(z, 0.0, 1.0), ok
