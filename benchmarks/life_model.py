@@ -59,14 +59,14 @@ def run_cell(job: dict) -> dict:
         cell_variation,
         fast_charge_cycle,
         maccor_export,
-        run_pybamm,
     )
+    from bigmap.tenants.lab.cycler import run_cell as cycle_cell
 
     t0 = time.perf_counter()
     cyc = fast_charge_cycle(job["c1"], job["soc1"], job["c2"])
     var = cell_variation(job["cell_id"])
     try:
-        records = run_pybamm([cyc] * job["max_cycles"], variation=var, period=60.0)
+        records = cycle_cell(cyc, job["max_cycles"], variation=var, period=60.0)
     except Exception as exc:  # noqa: BLE001 - one failed cell must not stop the corpus
         return {**job, "cycle_life": None, "cycles_run": 0, "seconds": 0.0, "error": str(exc)}
     raw = maccor_export(

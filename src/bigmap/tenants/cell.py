@@ -28,18 +28,26 @@ The engine (for other tenants, e.g. the lab emulator's cycler)
     ``params``: a :class:`CyclingParameters` or a dict of its fields (the parameters of
     ``cell_cycling/pybamm``). ``summary``: the ``cell_cycling/pybamm`` result (a dict, traces
     downsampled). ``cycles``: full-resolution traces, one entry per completed cycle, each a list of
-    steps ``{"step": str, "time": [s], "voltage": [V], "current": [A] (discharge > 0),
-    "temperature": [K], "discharge_capacity": [A.h]}`` (numpy arrays; time runs on from the
-    start of the experiment). Cell-to-cell variation: pass ``overrides`` (any named PyBaMM
-    parameter, e.g. ``{"Negative electrode active material volume fraction": 0.74}``).
-    Raises ``InputError`` (bad parameter set, option or experiment) or ``CalculationFailed``
-    (PyBaMM's solver failed: its message is in the exception).
+    steps ``{"step": str, "index": int, "time": [s], "voltage": [V], "current": [A]
+    (discharge > 0), "temperature": [K], "discharge_capacity": [A.h]}`` (numpy arrays; time runs
+    on from the start of the experiment; ``index`` is the step's position in its cycle: a step
+    that PyBaMM skipped because its end condition held at its start, an ``EmptySolution``, is
+    left out). Cell-to-cell variation: pass ``overrides`` (any named PyBaMM parameter, e.g.
+    ``{"Negative electrode active material volume fraction": 0.74}``). A whole cycler test in
+    one continuous run: ``formation`` steps repeated ``formation_cycles`` times before the
+    ``experiment`` cycles, ``termination`` (PyBaMM's, e.g. ``"60% capacity"``: stop after the
+    cycle where the cell's capacity falls below it), ``period`` (output period [s]),
+    ``initial_soc`` (0 starts from an empty cell), ``rtol``/``atol`` (solver tolerances).
+    Retention and ``eol_cycle`` count from the first cycle after formation that discharged.
+    Raises ``InputError`` (bad parameter set, option, experiment or termination) or
+    ``CalculationFailed`` (PyBaMM's solver failed: its message is in the exception).
 
 Speed: a model is built and discretised once per (model, parameter set, options, names of the
-overridden parameters) and reused across requests through PyBaMM input parameters. A single
+overridden parameters, tolerances) and reused across requests through PyBaMM input parameters. A single
 constant-current discharge ("Discharge at 2C until 2.5 V", one cycle) runs on a model whose
 current, temperature, cut-off voltage and overrides are all input parameters; a general
-experiment runs on a cached ``pybamm.Simulation`` per (... , experiment, temperature) with the
+experiment runs on a cached ``pybamm.Simulation`` per (... , formation, experiment, cycles,
+termination, period, temperature) with the
 overrides as inputs (PyBaMM does not allow the ambient temperature as an input of an
 experiment). Independent requests run in parallel on Dask: a ``LocalCluster`` by default
 (``BIGMAP_DASK_WORKERS`` workers, default 2, threads; ``BIGMAP_DASK_PROCESSES=1`` for worker
@@ -64,7 +72,7 @@ from collections import OrderedDict
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bigmap.client import (
     BrokerError,
@@ -187,17 +195,45 @@ class CyclingParameters(BaseModel):
         "ambient temperature (e.g. from a conductivity result): the parameter set's "
         "conductivity function is scaled to pass through it",
     )
+    formation: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="one formation cycle as PyBaMM step strings, run formation_cycles times "
+        "before the experiment, in the same continuous test",
+    )
+    formation_cycles: int = Field(default=0, ge=0, le=20, description="repetitions of formation")
+    termination: str | None = Field(
+        default=None,
+        description="PyBaMM experiment termination, e.g. '60% capacity' (the test stops at the "
+        "end of the cycle where the cell's capacity falls below it)",
+    )
+    period: float | None = Field(
+        default=None, gt=0, le=3600, description="output period [s] of the traces (PyBaMM's)"
+    )
     initial_soc: float | None = Field(default=None, ge=0, le=1)
+    rtol: float = Field(default=1e-6, ge=1e-10, le=1e-3, description="solver relative tolerance")
+    atol: float = Field(default=1e-8, ge=1e-12, le=1e-4, description="solver absolute tolerance")
     trace_points: int = Field(default=200, ge=10, le=5000, description="points per trace")
     timeout: float = Field(default=600, gt=0, le=24 * 3600, description="wall-clock limit [s]")
 
-    @field_validator("experiment")
+    @field_validator("experiment", "formation")
     @classmethod
     def _steps(cls, v: list[str]) -> list[str]:
         out = [s.strip() for s in v]
         if any(not s for s in out):
             raise ValueError("an experiment step is empty")
         return out
+
+    @model_validator(mode="after")
+    def _formation(self) -> CyclingParameters:
+        if self.formation_cycles and not self.formation:
+            raise ValueError("formation_cycles > 0 needs the formation steps")
+        return self
+
+    def protocol(self) -> list[list[str]]:
+        """The whole test, one list of step strings per cycle (formation first)."""
+        form = [list(self.formation)] * self.formation_cycles
+        return form + [list(self.experiment)] * self.cycles
 
 
 class Trace(BaseModel):
@@ -305,8 +341,8 @@ def _cached(key: tuple, build: Any) -> tuple[_Entry, bool]:
     return entry, False
 
 
-def _solver(pybamm: Any) -> Any:
-    return pybamm.IDAKLUSolver(rtol=1e-6, atol=1e-8, options={"max_num_steps": 200000})
+def _solver(pybamm: Any, rtol: float = 1e-6, atol: float = 1e-8) -> Any:
+    return pybamm.IDAKLUSolver(rtol=rtol, atol=atol, options={"max_num_steps": 200000})
 
 
 def _model(pybamm: Any, name: str, options: dict[str, str]) -> Any:
@@ -367,7 +403,9 @@ def _conductivity_scale(p: CyclingParameters) -> float | None:
 
 def _constant_current(p: CyclingParameters) -> tuple[str, float, float] | None:
     """(unit, value, cut-off V) when the job is one constant-current discharge."""
-    if p.cycles != 1 or len(p.experiment) != 1:
+    if p.cycles != 1 or len(p.experiment) != 1 or p.formation_cycles:
+        return None
+    if p.termination is not None or p.period is not None:
         return None
     m = _CC.match(p.experiment[0])
     if not m:
@@ -392,21 +430,34 @@ def _check_failure(pybamm: Any, exc: Exception) -> Exception:
     return CalculationFailed(f"PyBaMM failed: {type(exc).__name__}: {exc}")
 
 
-def _steps_of(sol: Any, experiment: list[str], cc: bool) -> list[list[dict[str, Any]]]:
-    """Full-resolution traces: per cycle, per step."""
+def _is_empty(step: Any) -> bool:
+    """A step PyBaMM skipped: its end condition held at its start (e.g. a CC charge to 4.2 V
+    right after a step that ended at 4.2 V): ``None`` or an ``EmptySolution``, no data."""
+    return step is None or type(step).__name__ == "EmptySolution"
+
+
+def _steps_of(
+    sol: Any, protocol: list[list[str]], cc: bool
+) -> tuple[list[list[dict[str, Any]]], bool]:
+    """Full-resolution traces: per cycle, per step (skipped steps left out; ``index`` is the
+    step's position in its cycle). Also whether the last cycle ran all its steps."""
     out: list[list[dict[str, Any]]] = []
     cycles = [sol] if cc else list(sol.cycles)
+    last_complete = True
     for ci, cyc in enumerate(cycles):
         if cyc is None:
             break
+        plan = protocol[ci] if ci < len(protocol) else protocol[-1]
         steps = [cyc] if cc else list(cyc.steps)
+        last_complete = len(steps) >= len(plan)
         rows = []
         for si, st in enumerate(steps):
-            if st is None:
+            if _is_empty(st):
                 continue
             rows.append(
                 {
-                    "step": experiment[si % len(experiment)],
+                    "step": plan[si] if si < len(plan) else f"step {si + 1}",
+                    "index": si,
                     "cycle": ci + 1,
                     "time": np.asarray(st["Time [s]"].entries, dtype=float),
                     "voltage": np.asarray(st["Voltage [V]"].entries, dtype=float),
@@ -419,9 +470,10 @@ def _steps_of(sol: Any, experiment: list[str], cc: bool) -> list[list[dict[str, 
                     ),
                 }
             )
-        if rows:
-            out.append(rows)
-    return out
+        if not rows:
+            break
+        out.append(rows)
+    return out, last_complete
 
 
 def _integrate(t: np.ndarray, y: np.ndarray) -> float:
@@ -476,8 +528,11 @@ def simulate_cycling(
         tuple(override_names),
         scale is not None,
         p.initial_soc,
+        p.rtol,
+        p.atol,
     )
     cc = _constant_current(p)
+    protocol = [list(p.experiment)] if cc is not None else p.protocol()
     try:
         if cc is not None:
             unit, value, cutoff = cc
@@ -494,7 +549,9 @@ def simulate_cycling(
                 if p.initial_soc is not None:
                     pv.set_initial_state(p.initial_soc)
                 sim = pybamm.Simulation(
-                    _model(pybamm, p.model, options), parameter_values=pv, solver=_solver(pybamm)
+                    _model(pybamm, p.model, options),
+                    parameter_values=pv,
+                    solver=_solver(pybamm, p.rtol, p.atol),
                 )
                 sim.build()
                 return {"sim": sim, "nominal": parameter_values(p.parameter_set)}
@@ -522,13 +579,21 @@ def simulate_cycling(
                     f"(termination: {sol.termination})"
                 )
         else:
-            try:
-                steps = [tuple(p.experiment)] * p.cycles
-                experiment = pybamm.Experiment(steps)
-            except Exception as exc:
-                raise InputError(f"experiment: PyBaMM cannot parse it: {exc}") from None
+            exp_kw: dict[str, Any] = {}
+            if p.period is not None:
+                exp_kw["period"] = f"{p.period:g} seconds"
+            if p.termination is not None:
+                try:
+                    pybamm.Experiment.read_termination(p.termination)
+                except Exception as exc:
+                    raise InputError(f"termination: PyBaMM cannot parse it: {exc}") from None
+                exp_kw["termination"] = p.termination
 
             def build_exp() -> Any:
+                try:
+                    experiment = pybamm.Experiment([tuple(c) for c in protocol], **exp_kw)
+                except Exception as exc:
+                    raise InputError(f"experiment: PyBaMM cannot parse it: {exc}") from None
                 pv = _prepare_values(p, override_names)
                 pv["Ambient temperature [K]"] = p.temperature
                 pv["Initial temperature [K]"] = p.temperature
@@ -536,11 +601,21 @@ def simulate_cycling(
                     _model(pybamm, p.model, options),
                     parameter_values=pv,
                     experiment=experiment,
-                    solver=_solver(pybamm),
+                    solver=_solver(pybamm, p.rtol, p.atol),
                 )
                 return {"sim": sim, "nominal": parameter_values(p.parameter_set)}
 
-            key = ("exp", *base_key, tuple(p.experiment), p.cycles, round(p.temperature, 6))
+            key = (
+                "exp",
+                *base_key,
+                tuple(p.formation),
+                p.formation_cycles,
+                tuple(p.experiment),
+                p.cycles,
+                p.termination,
+                p.period,
+                round(p.temperature, 6),
+            )
             entry, hit = _cached(key, build_exp)
             with entry.lock:
                 entry.uses += 1
@@ -553,12 +628,11 @@ def simulate_cycling(
     if sol is None:
         raise CalculationFailed("PyBaMM returned no solution (the first step was infeasible)")
 
-    cycles = _steps_of(sol, p.experiment, cc is not None)
+    cycles, last_complete = _steps_of(sol, protocol, cc is not None)
     if not cycles:
         raise CalculationFailed(f"no cycle completed: {getattr(sol, 'termination', '')}")
-    completed = len(cycles)
     # An experiment cut short leaves an incomplete last cycle: keep only full cycles.
-    if cc is None and completed and len(cycles[-1]) < len(p.experiment):
+    if not last_complete:
         cycles = cycles[:-1]
     if not cycles:
         raise CalculationFailed(
@@ -569,24 +643,29 @@ def simulate_cycling(
     e_dis = [f[1] for f in figures]
     q_ch = [f[2] for f in figures]
     ce = [(qd / qc) if qc > 1e-12 else None for qd, qc in zip(q_dis, q_ch, strict=True)]
-    q0 = q_dis[0] if q_dis[0] > 0 else float("nan")
+    # retention against the first cycle after formation that discharged (a test that starts
+    # from an empty cell with a discharge has nothing to discharge in its first cycle)
+    n_form = min(p.formation_cycles, len(cycles))
+    ref = next((q for q in q_dis[n_form:] if q > 0), 0.0)
+    q0 = ref if ref > 0 else float("nan")
     retention = [q / q0 if q0 == q0 else 0.0 for q in q_dis]
-    eol = next((k + 1 for k, r in enumerate(retention) if r < EOL_RETENTION), None)
+    eol = next((k + 1 for k, r in enumerate(retention) if k >= n_form and r < EOL_RETENTION), None)
     stats = getattr(sol, "solve_time", None)
-    full = len(cycles) == p.cycles
+    full = len(cycles) == len(protocol)
     meta = {
         "success": True,
         "rating": 4 if full else 2,
         "model": p.model,
         "parameter_set": _set_key(p.parameter_set),
         "options": options,
-        "cycles_requested": p.cycles,
+        "cycles_requested": len(protocol),
         "cycles_completed": len(cycles),
+        "formation_cycles": p.formation_cycles,
         "termination": str(getattr(sol, "termination", "")),
         "solver": {
             "name": "IDAKLUSolver",
-            "rtol": 1e-6,
-            "atol": 1e-8,
+            "rtol": p.rtol,
+            "atol": p.atol,
             "solve_time_s": float(stats.value) if hasattr(stats, "value") else None,
             "wall_time_s": round(time.perf_counter() - t_start, 6),
             "time_points": int(sum(r["time"].size for c in cycles for r in c)),

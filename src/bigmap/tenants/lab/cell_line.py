@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import ConfigDict, Field
 
+from bigmap.client import CalculationFailed, InputError
 from bigmap.tenants.lab import cycler as phys
 from bigmap.tenants.lab.instrument import (
     Command,
@@ -139,8 +140,9 @@ class EmulatedCycler(Instrument):
         }
 
     @staticmethod
-    def protocol(c: CycleTest) -> tuple[list[list[str]], int, float]:
-        """(cycles of PyBaMM steps, formation cycles, scale to the cell) for a request."""
+    def protocol(c: CycleTest) -> tuple[list[str], list[str], int, float]:
+        """(formation cycle, cycling cycle as PyBaMM steps, formation cycles, scale to the
+        cell) for a request."""
         cap = c.capacity or phys.NOMINAL_AH
         scale = cap / phys.NOMINAL_AH
         vmax = c.cycling_V_max or c.V_max or 4.2
@@ -191,27 +193,32 @@ class EmulatedCycler(Instrument):
         main = cycle(
             c.c_rate_charge or 1.0, c.c_rate_discharge or 1.0, c.CV_I_cutoff, vmax, vmin, "cycling"
         )
-        return [form] * n_form + [main] * c.number_cycles, n_form, scale
+        return form, main, n_form, scale
 
     def _run(self, command: Command, progress: Progress) -> CommandResult:
         assert isinstance(command, CycleTest)
         cell_id = str(command.cell_info.get("uuid") or command.cell_info.get("cell_name") or "")
         if not cell_id:
             raise CommandRejected("cell_info.uuid names the cell to cycle")
-        cycles, n_form, scale = self.protocol(command)
+        form, main, n_form, scale = self.protocol(command)
         var = phys.cell_variation(cell_id)
-        progress(0.05, f"cycling {cell_id}: {len(cycles)} cycles")
+        progress(0.05, f"cycling {cell_id}: {n_form} + {command.number_cycles} cycles")
         try:
-            records = phys.run_pybamm(cycles, variation=var, period=30.0)
-        except RuntimeError as exc:
+            records = phys.run_cell(
+                main,
+                command.number_cycles,
+                formation=form,
+                formation_cycles=n_form,
+                variation=var,
+                period=30.0,
+            )
+        except InputError as exc:
+            raise CommandRejected(f"cell {cell_id}: {exc}") from None
+        except CalculationFailed as exc:
             raise InstrumentFault(f"cell {cell_id}: {exc}") from None
         if not records:
             raise InstrumentFault(f"cell {cell_id}: no cycle completed")
-        emulated_s = (
-            float(records[-1][-1]["time"][-1] - records[0][0]["time"][0])
-            if not records[-1][-1].get("empty")
-            else 0.0
-        )
+        emulated_s = float(records[-1][-1]["time"][-1] - records[0][0]["time"][0])
         self.clock.spend(emulated_s, progress, "cycling")
         channel = self._next % self.channels + 1
         self._next += 1

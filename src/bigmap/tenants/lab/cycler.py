@@ -36,13 +36,15 @@ coin-cell capacities keep their resolution.
 from __future__ import annotations
 
 import hashlib
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
+from bigmap.tenants.cell import CyclingParameters, Degradation, simulate_cycling
+
 PARAMETER_SET = "OKane2022"
+MODEL = "SPM"
 NOMINAL_AH = 5.0  # the parameter set's "Nominal cell capacity [A.h]"
 AGEING_ACCELERATION = 1.0  # the OKane2022 rate constants are used as they are by default
 #: the varied parameters (PyBaMM names) and their OKane2022 values
@@ -58,8 +60,11 @@ DEGRADATION_SCALE = {
     "SEI solvent diffusivity [m2.s-1]": 5.0,
 }
 
-_sim_cache: dict[tuple, Any] = {}
-_sim_lock = threading.Lock()
+#: the emulated cells' physics as the cell-sim engine's degradation options
+DEGRADATION = Degradation(sei="solvent-diffusion limited", lithium_plating="irreversible")
+#: PyBaMM's safety stop: the test ends after the cycle where the cell's lithium-inventory
+#: capacity falls below this (the measured end of life is computed from the file)
+TERMINATION = "60% capacity"
 
 
 def cell_seed(cell_id: str) -> int:
@@ -84,83 +89,60 @@ def cell_variation(cell_id: str, spread: float = 1.0) -> dict[str, float]:
     }
 
 
-def _simulation(cycle_steps: tuple[tuple[str, ...], ...], temperature: float, period: float) -> Any:
-    """A cached PyBaMM simulation for this experiment (the varied parameters are inputs)."""
-    import pybamm
-
-    key = (cycle_steps, round(temperature, 6), period)
-    with _sim_lock:
-        sim = _sim_cache.get(key)
-        if sim is None:
-            pv = pybamm.ParameterValues(PARAMETER_SET)
-            for name in VARIED:
-                pv[name] = "[input]"
-            pv["Ambient temperature [K]"] = temperature
-            pv["Initial temperature [K]"] = temperature
-            model = pybamm.lithium_ion.SPM(
-                {
-                    "SEI": "solvent-diffusion limited",
-                    "SEI porosity change": "true",
-                    "lithium plating": "irreversible",
-                }
-            )
-            experiment = pybamm.Experiment(
-                list(cycle_steps), termination="60% capacity", period=f"{period} seconds"
-            )
-            sim = pybamm.Simulation(
-                model, parameter_values=pv, experiment=experiment, solver=pybamm.IDAKLUSolver()
-            )
-            if len(_sim_cache) > 16:
-                _sim_cache.pop(next(iter(_sim_cache)))
-            _sim_cache[key] = sim
-        return sim
-
-
-def run_pybamm(
-    cycles: list[list[str]],
+def run_cell(
+    cycle: list[str],
+    cycles: int,
     *,
     variation: dict[str, float],
+    formation: list[str] | None = None,
+    formation_cycles: int = 0,
     temperature: float = 298.15,
     period: float = 30.0,
-) -> list[list[dict[str, np.ndarray]]]:
-    """Run the experiment (one list of PyBaMM step strings per cycle) on the cell with the
-    given variation. Returns per completed cycle, per step: time [s], voltage [V], current [A]
-    (charge positive), temperature [K], for the full-size 5 A h stack."""
-    import pybamm
-
-    sim = _simulation(tuple(tuple(c) for c in cycles), temperature, period)
-    inputs = {k: float(variation[k]) for k in VARIED}
-    with _sim_lock:
-        try:
-            sol = sim.solve(inputs=inputs, initial_soc=0.0)
-        except pybamm.SolverError as exc:
-            raise RuntimeError(f"PyBaMM solver failed: {exc}") from None
-    out: list[list[dict[str, np.ndarray]]] = []
-    for cyc in sol.cycles:
-        if cyc is None:
-            break
-        steps = []
-        for si, st in enumerate(cyc.steps):
-            if st is None or type(st).__name__ == "EmptySolution" or len(st.t) == 0:
-                steps.append({"index": si, "empty": True})
-                continue
-            steps.append(
-                {
-                    "index": si,
-                    "time": np.asarray(st["Time [s]"].entries, dtype=float),
-                    "voltage": np.asarray(st["Voltage [V]"].entries, dtype=float),
-                    # PyBaMM: discharge positive; a cycler: charge positive
-                    "current": -np.asarray(st["Current [A]"].entries, dtype=float),
-                    "temperature": np.asarray(
-                        st["Volume-averaged cell temperature [K]"].entries, dtype=float
-                    ),
-                }
-            )
-        out.append(steps)
-    # drop an incomplete last cycle (the safety stop may cut one short)
-    if out and len(out[-1]) < len(cycles[len(out) - 1]):
-        out = out[:-1]
-    return out
+    termination: str | None = TERMINATION,
+    model: str = MODEL,
+) -> list[list[dict[str, Any]]]:
+    """Cycle one emulated cell from empty: ``formation_cycles`` of ``formation`` then
+    ``cycles`` of ``cycle`` (PyBaMM step strings), one continuous test on the cell-sim engine
+    (:func:`bigmap.tenants.cell.simulate_cycling`, whose cache keeps the built model; the
+    cell's variation goes in as input parameters). Returns, per completed cycle, per step
+    that ran: ``index`` (the step's position in its cycle), time [s], voltage [V], current [A]
+    (charge positive, as a cycler counts it) and temperature [K], for the full-size 5 A h
+    stack. Raises ``InputError`` / ``CalculationFailed`` as the engine does."""
+    params = CyclingParameters(
+        parameter_set=PARAMETER_SET,
+        model=model,
+        degradation=DEGRADATION,
+        experiment=list(cycle),
+        cycles=cycles,
+        formation=list(formation or []),
+        formation_cycles=formation_cycles,
+        temperature=temperature,
+        overrides={k: float(variation[k]) for k in VARIED},
+        termination=termination,
+        period=period,
+        initial_soc=0.0,
+        # PyBaMM's IDAKLU defaults: 2.5x faster than cell-sim's 1e-6/1e-8 on these cycles,
+        # capacities within 1e-3 of them
+        rtol=1e-4,
+        atol=1e-6,
+        trace_points=10,
+        timeout=24 * 3600,
+    )
+    _, traces = simulate_cycling(params)
+    return [
+        [
+            {
+                "index": r["index"],
+                "time": r["time"],
+                "voltage": r["voltage"],
+                # PyBaMM: discharge positive; a cycler: charge positive
+                "current": -r["current"],
+                "temperature": r["temperature"],
+            }
+            for r in steps
+        ]
+        for steps in traces
+    ]
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -200,8 +182,6 @@ def maccor_export(
     t0 = None
     for ci, steps in enumerate(cycles, start=1):
         for st in steps:
-            if st.get("empty"):
-                continue
             t = st["time"]
             if t0 is None:
                 t0 = float(t[0])
