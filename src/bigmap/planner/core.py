@@ -18,7 +18,7 @@ Strategies (``spec.strategy.name``):
   pending and failed candidates as ``X_pending`` (asynchronous proposals: the joint
   acquisition integrates over the outcomes still to come), outliers left out of the fit
   (``models.py``), several fidelities of one output in one multi-fidelity GP with the
-  fidelity of each candidate chosen by information gain per unit cost.
+  fidelity of each candidate chosen by the variance it removes per unit of budget.
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from bigmap.planner.models import OutputModel, fit_output, information_gain, predict
+from bigmap.planner.models import OutputModel, fit_output, predict, variance_reduction
 from bigmap.planner.space import Space
 from bigmap.planner.spec import CampaignSpec, Measurement, OutcomeConstraint
+
+FEASIBLE = "_answered"  # the model of where requests succeed
 
 
 @dataclass
@@ -458,8 +460,8 @@ class Planner:
         s_t = ms[-1].fidelity
         best, best_score = ms[-1], -1.0
         for m in ms:
-            ig = information_gain(model.model, z, s_t, m.fidelity)
-            score = ig / self.effective_cost(m, h)
+            share = variance_reduction(model.model, z, s_t, m.fidelity)
+            score = share / self.effective_cost(m, h)
             if score > best_score:
                 best, best_score = m, score
         return best
@@ -506,7 +508,35 @@ class Planner:
                 seed=self.seed(step),
             )
             h.outliers |= set(models[output].outliers)
+        feas = self._feasibility(h, step)
+        if feas is not None:
+            models[FEASIBLE] = feas
         return models
+
+    def _feasibility(self, h: History, step: int) -> OutputModel | None:
+        """Where requests fail: a GP on +1 (answered) / -1 (failed) labels, used as an
+        unknown constraint (M. A. Gelbart, J. Snoek, R. P. Adams, "Bayesian optimization
+        with unknown constraints", UAI 2014), so that a region where requests keep failing
+        is avoided while an occasional random failure barely matters."""
+        fails = [o for o in h.observations if o.failed]
+        good = [o for o in h.observations if not o.failed and o.y]
+        if not fails or len(good) < 2:
+            return None
+        rows = good + fails
+        Z = np.array([self.space.encode(o.x) for o in rows])
+        if self.multi_fidelity:
+            Z = np.hstack([Z, np.zeros((len(Z), 1))])  # ignored by this model
+        y = np.array([1.0] * len(good) + [-1.0] * len(fails))
+        return fit_output(
+            FEASIBLE,
+            Z,
+            y,
+            [o.key for o in rows],
+            fidelity_col=None,
+            d_model=self.space.d,
+            robust=False,
+            seed=self.seed(step),
+        )
 
     def _with_fidelity(self, Z: np.ndarray) -> np.ndarray:
         if not self.multi_fidelity:
@@ -527,7 +557,7 @@ class Planner:
         from botorch.sampling import SobolQMCNormalSampler
 
         st = self.spec.strategy
-        names = [o for o in self.outputs if o in models]
+        names = [o for o in self.outputs if o in models] + [n for n in models if n == FEASIBLE]
         obj_names = [o.name for o in self.objectives if o.name in models]
         # the baseline: every x with data, at the target fidelity
         xs: list[dict[str, Any]] = []
@@ -535,7 +565,7 @@ class Planner:
             if not o.failed and not any(same_x(o.x, x) for x in xs):
                 xs.append(o.x)
         X_base = torch.tensor(self._with_fidelity(np.array([self.space.encode(x) for x in xs])))
-        avoid = [p.x for p in h.pending] + [o.x for o in h.observations if o.failed]
+        avoid = [p.x for p in h.pending]
         X_pending = (
             torch.tensor(self._with_fidelity(np.array([self.space.encode(x) for x in avoid])))
             if avoid
@@ -552,6 +582,9 @@ class Planner:
                     constraints.append(lambda Y, k=k, t=thr, sg=sg: sg * Y[..., k] - t)
                 else:
                     constraints.append(lambda Y, k=k, t=thr, sg=sg: t - sg * Y[..., k])
+        if FEASIBLE in models:  # answered where the label model is positive
+            kf = names.index(FEASIBLE)
+            constraints.append(lambda Y, k=kf: -Y[..., k])
         if len(names) == 1:
             model = models[names[0]].model
             objective = None

@@ -124,7 +124,13 @@ def run_local(
             if v is not None:
                 decisions[obs.key] = v
                 if v.kind == "advance":
-                    enqueue(rules.affordable([rules.advance(obs, v)], h))
+                    nxt = rules.affordable([rules.advance(obs, v)], h)
+                    if nxt:
+                        enqueue(nxt)
+                    else:
+                        decisions[obs.key] = Verdict(
+                            "reject", "passed, but the budget cannot pay the next tier", v.threshold
+                        )
         if on_step is not None:
             on_step(step, h)
     return LocalRun(planner, h, step, reason, status, decisions, states)

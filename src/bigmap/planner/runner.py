@@ -424,8 +424,10 @@ class CampaignRunner:
     def _advance(self, o: Observation, v: Verdict) -> None:
         cands = self.rules.affordable([self.rules.advance(o, v)], self.h)
         if not cands:
+            why = "passed, but the budget cannot pay the next tier"
+            self.decisions[o.key] = Verdict("reject", why, v.threshold)
             self._decision(
-                {"kind": "reject", "reason": "passed, but the budget cannot pay the next tier"},
+                {"kind": "reject", "reason": why, "observation": o.key, "request_id": o.request_id},
                 f"decision:budget:{o.key}",
             )
             return

@@ -334,6 +334,9 @@ class Space:
             else:
                 u = rng.random((m, k))
             z, ok = self.from_unit(u)
+            if self.int_cols and self.inequalities:  # rounding may break a constraint
+                zc = np.array([self.encode(self.decode(row)) for row in z])
+                ok &= self.feasible_rows(zc)
             for i in range(m):
                 if len(out) >= n:
                     break
