@@ -19,7 +19,6 @@ of every fitted state.
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
