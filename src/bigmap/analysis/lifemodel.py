@@ -203,7 +203,8 @@ def fit_life_model(
         boot.append([bb, *wb.tolist()])
     # residual noise: the cross-validated RMS of the chosen penalty, less the parameter part
     b = np.array(boot)
-    par_sd = float(np.mean(np.std(b[:, 0:1] + x @ b[:, 1:].T, axis=1, ddof=1)))
+    # (cells x bootstrap models) predictions; their spread over the models, averaged over cells
+    par_sd = float(np.mean(np.std(b[:, 0][None, :] + x @ b[:, 1:].T, axis=1, ddof=1)))
     sigma = math.sqrt(max(min(cv_err) ** 2 - par_sd**2, (0.5 * min(cv_err)) ** 2))
     return LifeModel(
         features=list(features),

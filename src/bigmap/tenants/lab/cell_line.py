@@ -131,9 +131,11 @@ class EmulatedCycler(Instrument):
             "model": "emulated cycler (PyBaMM cells), Maccor text export",
             "emulator": {
                 "pybamm": pv,
-                "model": "SPM, SEI solvent-diffusion limited, irreversible lithium plating",
+                "model": phys.MODEL,
+                "options": phys.DEGRADATION.options(),
                 "parameter_set": phys.PARAMETER_SET,
                 "degradation_scale": phys.DEGRADATION_SCALE,
+                "rate_spread_log": phys.RATE_SPREAD,
                 "note": "degradation rate constants scaled for accelerated ageing; currents and "
                 "capacities scaled from the 5 A h stack to the cell's capacity",
             },
