@@ -186,6 +186,33 @@ def test_parquet_round_trip_and_cli(tmp_path, maccor):
     assert "neware" in r.stdout and len(read_parquet(cli)) == 9295
 
 
+@pytest.mark.parametrize("path", [MACCOR, NEWARE])
+def test_the_fast_path_gives_what_the_checked_path_gives(path, monkeypatch):
+    from bigmap.analysis import readers
+
+    fast = read_cycler_file(path)
+    seen = []
+    real = readers._arrow_block
+    monkeypatch.setattr(readers, "_arrow_block", lambda *a, **k: seen.append(real(*a, **k)) or None)
+    checked = read_cycler_file(path)
+    assert seen and seen[0] is not None  # the fast path had read the file
+    pd.testing.assert_frame_equal(fast, checked)
+
+
+def test_durations_vectorised_and_checked():
+    from bigmap.analysis.readers import _durations, _durations_arrow
+
+    text = ["  0d 00:00:5.05", "  2d 02:52:51.57", "27:55:43", "00:01:02", "1 day 01:00:00"]
+    want = [5.05, 2 * 86400 + 10371.57, 100543, 62, 90000]
+    np.testing.assert_allclose(_durations_arrow(text), want)
+    np.testing.assert_allclose(_durations_arrow(["12.5", " 7"]), [12.5, 7])
+    np.testing.assert_allclose(_durations_arrow(["0:01:02,5"]), [62.5])  # decimal comma
+    assert _durations_arrow(["00:00:01", "soon"]) is None
+    with pytest.raises(IngestError, match="'soon' is not a duration") as ei:
+        _durations(pd.Series(["00:00:01", "soon"]), Path("f.csv"), np.array([7, 8]), "Time")
+    assert ei.value.row == 8
+
+
 # ----------------------------------------------------------------------------- bad files
 
 
@@ -218,6 +245,27 @@ def test_garbage_value_in_maccor_names_row_and_value(tmp_path):
     p = tmp_path / "maccor_bad.txt"
     p.write_text("\n".join(raw), encoding="latin-1")
     _expect(p, "Volts", "'3.41x27'", row=501)
+
+
+def test_blank_line_inside_maccor_data_names_the_row(tmp_path):
+    raw = MACCOR.read_bytes().decode("latin-1").splitlines()
+    p = tmp_path / "maccor_gap.txt"
+    p.write_text("\n".join(raw[:300] + [""] + raw[300:]), encoding="latin-1")
+    _expect(p, "empty line inside the data", row=301)
+    # a newline at the very end is no error
+    p.write_text("\n".join(raw) + "\n\n", encoding="latin-1")
+    assert len(read_cycler_file(p)) == 6704
+
+
+def test_neware_garbage_value_names_row_and_value(tmp_path):
+    raw = NEWARE.read_bytes().decode("latin-1").splitlines()
+    f = raw[199].split(",")
+    assert raw[199].startswith(",,")
+    f[6] = "4.1O86"  # Voltage(V), a letter O
+    raw[199] = ",".join(f)
+    p = tmp_path / "nw_garbage.csv"
+    p.write_text("\n".join(raw), encoding="latin-1")
+    _expect(p, "Voltage(V)", "'4.1O86'", row=200)
 
 
 def test_neware_row_with_extra_fields(tmp_path):

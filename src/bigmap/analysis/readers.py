@@ -150,13 +150,105 @@ def _read_delimited(
     return df, rows
 
 
+def _unique_names(names: list[str]) -> list[str]:
+    """Column names made unique the way pandas does it ('Units', 'Units.1', ...)."""
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        k = seen.get(n, 0)
+        seen[n] = k + 1
+        out.append(n if k == 0 else f"{n}.{k}")
+    return out
+
+
+def _arrow_block(
+    source: Any,
+    skip_rows: int,
+    sep: str,
+    names: list[str],
+    numeric: list[str],
+    text: list[str],
+    optional: tuple[str, ...] = (),
+) -> dict[str, Any] | None:
+    """The fast path of the text readers: pyarrow's multithreaded CSV reader on a clean data
+    block, only the columns asked for (``numeric`` as float64, ``optional`` as float64 that may
+    be empty, ``text`` as strings). Returns
+    the columns as arrow arrays, or ``None`` at the first sign of trouble (a short or long
+    row, a blank line, a cell that is not a number, an empty required cell): the caller then
+    reads the file with the checked pandas path, which names the file and the row."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    wanted = [*numeric, *optional, *text]
+    types = {c: pa.float64() for c in [*numeric, *optional]} | {c: pa.string() for c in text}
+    try:
+        table = pacsv.read_csv(
+            source,
+            read_options=pacsv.ReadOptions(skip_rows=skip_rows, column_names=names),
+            parse_options=pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=wanted, column_types=types, check_utf8=False
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowKeyError, KeyError):
+        return None
+    cols = {c: table.column(c) for c in wanted}
+    if table.num_rows == 0 or any(cols[c].null_count for c in numeric):
+        return None
+    return cols
+
+
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*d(?:ays?)?\s*)?(?:(\d+):)?(\d+):(\d+(?:[.,]\d*)?)\s*$")
+
+
+# the same pattern for pyarrow's (RE2) vectorised extraction: every group named
+_DURATION_RE2 = (
+    r"^\s*(?:(?P<d>\d+)\s*d(?:ays?)?\s*)?(?:(?P<h>\d+):)?(?P<m>\d+):(?P<s>\d+(?:[.,]\d*)?)\s*$"
+)
+
+
+def _durations_arrow(values: Any) -> np.ndarray | None:
+    """Seconds from duration strings with pyarrow's vectorised regex (no Python per row);
+    ``None`` when any value is not a duration (the caller then finds and names it)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = values if isinstance(values, pa.ChunkedArray | pa.Array) else pa.array(values)
+    if pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type):
+        return None if arr.null_count else arr.to_numpy().astype(float)
+    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        return None
+    if arr.null_count:
+        return None
+    m = pc.extract_regex(arr, _DURATION_RE2)
+    if m.null_count:
+        try:
+            plain = pc.cast(pc.utf8_trim_whitespace(arr), pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        return None if plain.null_count else plain.to_numpy().astype(float)
+
+    def part(name: str, default: str) -> np.ndarray:
+        x = pc.struct_field(m, name)
+        x = pc.if_else(pc.equal(x, ""), default, x)
+        if name == "s":
+            x = pc.replace_substring(x, ",", ".")
+        return pc.cast(x, pa.float64()).to_numpy()
+
+    d, h, mi, sec = part("d", "0"), part("h", "0"), part("m", "0"), part("s", "0")
+    return ((d * 24 + h) * 60 + mi) * 60 + sec
 
 
 def _durations(s: pd.Series, path: Path, rows: np.ndarray, col: str) -> np.ndarray:
     """'1d 02:03:04.5', '27:55:41', '02:03:04' or plain seconds -> seconds."""
     if s.dtype.kind in "fiu":
         return s.to_numpy(dtype=float)
+    try:
+        fast = _durations_arrow(s.astype("string").to_numpy(dtype=object, na_value=None))
+    except Exception:  # noqa: BLE001 - the checked path below decides
+        fast = None
+    if fast is not None:
+        return fast
     txt = s.astype("string")
     plain = pd.to_numeric(txt, errors="coerce")
     if plain.notna().all():
@@ -197,26 +289,19 @@ def read_maccor(path: str | Path) -> pd.DataFrame:
     if header is None:
         raise IngestError(path, "no Maccor column header ('Rec#') in the first 40 lines")
     sep = "\t" if "\t" in lines[header - 1] else ","
-    df, rows = _read_delimited(path, header, sep)
-    df.columns = [c.strip() for c in df.columns]
+    names = _unique_names([c.strip() for c in lines[header - 1].split(sep)])
     need = ["Cyc#", "Step", "TestTime", "Amp-hr", "Amps", "Volts", "State"]
-    missing = [c for c in need if c not in df.columns]
+    missing = [c for c in need if c not in names]
     if missing:
         raise IngestError(path, f"Maccor export without columns {missing}", header)
-    if len(df) == 0:
-        raise IngestError(path, "no data rows", header + 1)
-    t = _durations(df["TestTime"], path, rows, "TestTime")
-    amps = _numeric(df, "Amps", path, rows)
-    volts = _numeric(df, "Volts", path, rows)
-    ah = _numeric(df, "Amp-hr", path, rows)
-    wh = _numeric(df, "Watt-hr", path, rows) if "Watt-hr" in df else np.zeros(len(df))
-    cyc = _numeric(df, "Cyc#", path, rows)
-    step = _numeric(df, "Step", path, rows)
-    _check_complete(
-        {"TestTime": t, "Amps": amps, "Volts": volts, "Cyc#": cyc, "Step": step}, path, rows
-    )
-    state = df["State"].astype("string").str.strip().fillna("").to_numpy(dtype=object)
-    kind = np.full(len(df), "other", dtype=object)
+    fast = _maccor_fast(path, header, sep, names)
+    if fast is not None:
+        t, amps, volts, ah, wh, cyc, step, state, temperature, rows = fast
+    else:
+        t, amps, volts, ah, wh, cyc, step, state, temperature, rows = _maccor_checked(
+            path, header, sep
+        )
+    kind = np.full(len(t), "other", dtype=object)
     kind[state == "C"] = "charge"
     kind[state == "D"] = "discharge"
     kind[state == "R"] = "rest"
@@ -237,28 +322,120 @@ def read_maccor(path: str | Path) -> pd.DataFrame:
         "discharge_capacity_Ah": cumulate_step_counters(cyc_i, seg, np.where(is_d, ah, 0.0)),
         "charge_energy_Wh": cumulate_step_counters(cyc_i, seg, np.where(is_c, wh, 0.0)),
         "discharge_energy_Wh": cumulate_step_counters(cyc_i, seg, np.where(is_d, wh, 0.0)),
-        "temperature_K": _maccor_temperature(df, rows, path),
+        "temperature_K": temperature,
         "source_row": rows,
     }
     return finish_table(out, path)
 
 
+_MaccorColumns = tuple[
+    np.ndarray,  # test time [s]
+    np.ndarray,  # Amps (unsigned)
+    np.ndarray,  # Volts
+    np.ndarray,  # Amp-hr (per step)
+    np.ndarray,  # Watt-hr (per step)
+    np.ndarray,  # Cyc#
+    np.ndarray,  # Step
+    np.ndarray,  # State, stripped strings
+    np.ndarray,  # temperature [K] or NaN
+    np.ndarray,  # source line numbers
+]
+
+
+def _maccor_temperature_columns(names: list[str]) -> tuple[list[tuple[str, str]], str | None]:
+    """(aux channel, its unit column) pairs in order, and a plain temperature column."""
+    aux = [
+        (c, names[i + 1])
+        for i, c in enumerate(names)
+        if c.startswith("Aux #") and i + 1 < len(names) and names[i + 1].startswith("Units")
+    ]
+    plain = next((c for c in names if c.lower() in {"temp 1", "temperature", "temp"}), None)
+    return aux, plain
+
+
+def _maccor_fast(path: Path, header: int, sep: str, names: list[str]) -> _MaccorColumns | None:
+    """Maccor columns through pyarrow (no Python per row); ``None``: use the checked path."""
+    aux, plain = _maccor_temperature_columns(names)
+    numeric = ["Cyc#", "Step", "Amp-hr", "Amps", "Volts"]
+    numeric += ["Watt-hr"] if "Watt-hr" in names else []
+    text = ["TestTime", "State", *[u for _, u in aux]]
+    optional = tuple(c for c, _ in aux)
+    if plain:
+        numeric.append(plain)
+    cols = _arrow_block(path, header, sep, names, numeric, text, optional)
+    if cols is None:
+        return None
+    t = _durations_arrow(cols["TestTime"])
+    if t is None:
+        return None
+    import pyarrow.compute as pc
+
+    n = len(t)
+
+    def num(c: str) -> np.ndarray:
+        return cols[c].to_numpy().astype(float, copy=False)
+
+    state = np.asarray(
+        pc.fill_null(pc.utf8_trim_whitespace(cols["State"]), "").to_numpy(zero_copy_only=False),
+        dtype=object,
+    )
+    temperature = None
+    for c, unit_col in aux:
+        unit = str(cols[unit_col][0]).strip().upper()
+        if unit not in {"C", "°C", "DEGC"}:
+            continue
+        v = cols[c].to_numpy(zero_copy_only=False).astype(float)  # nulls -> NaN
+        temperature = _physical_celsius(v)
+        if temperature is not None:
+            break
+    if temperature is None:
+        temperature = num(plain) + ZERO_CELSIUS if plain else np.full(n, np.nan)
+    wh = num("Watt-hr") if "Watt-hr" in names else np.zeros(n)
+    rows = _line_numbers(n, header + 1)
+    amps, volts, ah, cyc, step = (num(c) for c in ("Amps", "Volts", "Amp-hr", "Cyc#", "Step"))
+    return t, amps, volts, ah, wh, cyc, step, state, temperature, rows
+
+
+def _physical_celsius(v: np.ndarray) -> np.ndarray | None:
+    """An auxiliary channel in °C as K, if it holds physical values (an unconnected
+    thermocouple reads about -2500 °C in Maccor exports)."""
+    if np.nanmedian(v) > -ZERO_CELSIUS:
+        return np.where(v > -ZERO_CELSIUS, v + ZERO_CELSIUS, np.nan)
+    return None
+
+
+def _maccor_checked(path: Path, header: int, sep: str) -> _MaccorColumns:
+    """Maccor columns through pandas with a check of every cell (names the bad row)."""
+    df, rows = _read_delimited(path, header, sep)
+    df.columns = [c.strip() for c in df.columns]
+    if len(df) == 0:
+        raise IngestError(path, "no data rows", header + 1)
+    t = _durations(df["TestTime"], path, rows, "TestTime")
+    amps = _numeric(df, "Amps", path, rows)
+    volts = _numeric(df, "Volts", path, rows)
+    ah = _numeric(df, "Amp-hr", path, rows)
+    wh = _numeric(df, "Watt-hr", path, rows) if "Watt-hr" in df else np.zeros(len(df))
+    cyc = _numeric(df, "Cyc#", path, rows)
+    step = _numeric(df, "Step", path, rows)
+    _check_complete(
+        {"TestTime": t, "Amps": amps, "Volts": volts, "Cyc#": cyc, "Step": step}, path, rows
+    )
+    state = df["State"].astype("string").str.strip().fillna("").to_numpy(dtype=object)
+    return t, amps, volts, ah, wh, cyc, step, state, _maccor_temperature(df, rows, path), rows
+
+
 def _maccor_temperature(df: pd.DataFrame, rows: np.ndarray, path: Path) -> np.ndarray:
-    """The first auxiliary channel in °C with physical values (an unconnected thermocouple
-    reads about -2500 °C in Maccor exports); NaN when there is none."""
-    cols = list(df.columns)
-    for i, c in enumerate(cols):
-        if c.startswith("Aux #") and i + 1 < len(cols) and cols[i + 1].startswith("Units"):
-            unit = str(df[cols[i + 1]].iloc[0]).strip().upper()
-            if unit not in {"C", "°C", "DEGC"}:
-                continue
-            v = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)
-            if np.nanmedian(v) > -ZERO_CELSIUS:
-                v = np.where(v > -ZERO_CELSIUS, v + ZERO_CELSIUS, np.nan)
-                return v
-    for c in cols:
-        if c.lower() in {"temp 1", "temperature", "temp"}:
-            return _numeric(df, c, path, rows) + ZERO_CELSIUS
+    """The first auxiliary channel in °C with physical values; NaN when there is none."""
+    aux, plain = _maccor_temperature_columns(list(df.columns))
+    for c, unit_col in aux:
+        unit = str(df[unit_col].iloc[0]).strip().upper()
+        if unit not in {"C", "°C", "DEGC"}:
+            continue
+        v = _physical_celsius(pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float))
+        if v is not None:
+            return v
+    if plain:
+        return _numeric(df, plain, path, rows) + ZERO_CELSIUS
     return np.full(len(df), np.nan)
 
 
@@ -298,29 +475,48 @@ def read_neware(path: str | Path) -> pd.DataFrame:
         raise IngestError(path, "no record rows", 4)
     rec_idx_a = np.asarray(rec_idx)
     rows = rec_idx_a + 1
-    body = "\n".join(lines[i] for i in rec_idx)
-    try:
-        df = pd.read_csv(io.StringIO(body), header=None, names=rec_header, low_memory=False)
-    except pd.errors.ParserError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        row = int(rows[int(m.group(1)) - 1]) if m else None
-        raise IngestError(path, f"malformed record row: {exc}", row) from None
+    body = "\n".join([lines[i] for i in rec_idx])
+    names = _unique_names(rec_header)
 
-    def col(*names: str) -> str:
-        for n in names:
-            for c in df.columns:
+    def col(*cands: str) -> str:
+        for n in cands:
+            for c in names:
                 if c.replace(" ", "").lower().startswith(n.replace(" ", "").lower()):
                     return c
-        raise IngestError(path, f"Neware export without a {names[0]!r} column", 3)
+        raise IngestError(path, f"Neware export without a {cands[0]!r} column", 3)
 
     c_cur, c_v = col("Current("), col("Voltage(")
     c_cap, c_en, c_tot = col("Capacity("), col("Energy("), col("Total Time")
-    cur = _numeric(df, c_cur, path, rows) * _unit_factor(c_cur, "A")
-    volt = _numeric(df, c_v, path, rows) * _unit_factor(c_v, "V")
-    cap = _numeric(df, c_cap, path, rows) * _unit_factor(c_cap, "Ah")
-    en = _numeric(df, c_en, path, rows) * _unit_factor(c_en, "Wh")
-    t = _durations(df[c_tot], path, rows, c_tot)
-    _check_complete({c_tot: t, c_cur: cur, c_v: volt, c_cap: cap}, path, rows)
+    c_t1 = next((c for c in names if re.match(r"^T1\s*\(", c)), None)
+    factors = {
+        c_cur: _unit_factor(c_cur, "A"),
+        c_v: _unit_factor(c_v, "V"),
+        c_cap: _unit_factor(c_cap, "Ah"),
+        c_en: _unit_factor(c_en, "Wh"),
+    }
+    # fast path (pyarrow, no Python per row); the checked pandas path names a bad row
+    fast = _arrow_block(
+        io.BytesIO(body.encode("latin-1")),
+        0,
+        ",",
+        names,
+        [c_cur, c_v, c_cap, c_en],
+        [c_tot],
+        (c_t1,) if c_t1 else (),
+    )
+    t = _durations_arrow(fast[c_tot]) if fast is not None else None
+    if fast is not None and t is not None and len(t) == len(rows):
+        cur, volt, cap, en = (
+            fast[c].to_numpy().astype(float, copy=False) * factors[c]
+            for c in (c_cur, c_v, c_cap, c_en)
+        )
+        temp = (
+            fast[c_t1].to_numpy(zero_copy_only=False).astype(float) + ZERO_CELSIUS
+            if c_t1
+            else np.full(len(rows), np.nan)
+        )
+    else:
+        cur, volt, cap, en, t, temp = _neware_checked(path, body, names, rows, factors, c_tot, c_t1)
     # step and cycle of each record: the last step/cycle row above it
     sidx = np.asarray(step_idx)
     order = np.argsort(sidx, kind="stable")
@@ -346,11 +542,6 @@ def read_neware(path: str | Path) -> pd.DataFrame:
     cyc = cycles[c_of]
     seg = segment_ids(cyc, s_number[s_of])
     is_c, is_d = kind == "charge", kind == "discharge"
-    temp = np.full(len(df), np.nan)
-    for c in df.columns:
-        if re.match(r"^T1\s*\(", c):
-            temp = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float) + ZERO_CELSIUS
-            break
     out = {
         "test_time_s": t,
         "cycle": cyc,
@@ -366,6 +557,35 @@ def read_neware(path: str | Path) -> pd.DataFrame:
         "source_row": rows,
     }
     return finish_table(out, path)
+
+
+def _neware_checked(
+    path: Path,
+    body: str,
+    names: list[str],
+    rows: np.ndarray,
+    factors: dict[str, float],
+    c_tot: str,
+    c_t1: str | None,
+) -> tuple[np.ndarray, ...]:
+    """The Neware record columns through pandas with a check of every cell (names the row)."""
+    try:
+        df = pd.read_csv(io.StringIO(body), header=None, names=names, low_memory=False)
+    except pd.errors.ParserError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        row = int(rows[int(m.group(1)) - 1]) if m else None
+        raise IngestError(path, f"malformed record row: {exc}", row) from None
+    c_cur, c_v, c_cap, c_en = factors
+    cur = _numeric(df, c_cur, path, rows) * factors[c_cur]
+    volt = _numeric(df, c_v, path, rows) * factors[c_v]
+    cap = _numeric(df, c_cap, path, rows) * factors[c_cap]
+    en = _numeric(df, c_en, path, rows) * factors[c_en]
+    t = _durations(df[c_tot], path, rows, c_tot)
+    _check_complete({c_tot: t, c_cur: cur, c_v: volt, c_cap: cap}, path, rows)
+    temp = np.full(len(df), np.nan)
+    if c_t1:
+        temp = pd.to_numeric(df[c_t1], errors="coerce").to_numpy(dtype=float) + ZERO_CELSIUS
+    return cur, volt, cap, en, t, temp
 
 
 def _neware_kind(step_type: str) -> str:
