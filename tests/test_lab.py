@@ -286,3 +286,75 @@ def test_failures_are_reported_with_their_reason():
     p = cyc["parameters"]["cycling"]  # the example's CV cut-off of 1 A for a 1.5 mA h cell
     with pytest.raises(InputError, match="CV cut-off"):
         tenant.run_local("capacity", "cycling", p)
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
+def test_the_engine_runs_a_whole_cycler_test():
+    """``cell.simulate_cycling`` with what the cycler needs: formation then cycling as one run
+    from an empty cell, a step PyBaMM skips, an output period, a capacity termination."""
+    from bigmap.tenants import cell
+    from bigmap.tenants.lab import cycler as phys
+
+    var = phys.cell_variation("engine-test")
+    cycling = [
+        "Discharge at 1C until 2.5 V",  # nothing to discharge right after formation: skipped
+        "Rest for 5 minutes",
+        "Charge at 2C until 4.2 V",
+        "Hold at 4.2 V until C/20",
+    ]
+    summary, cycles = cell.simulate_cycling(
+        {
+            "parameter_set": "OKane2022",
+            "model": "SPM",
+            "degradation": phys.DEGRADATION.model_dump(),
+            "overrides": {k: var[k] for k in phys.VARIED},
+            "formation": ["Charge at 0.5C until 4.2 V", "Discharge at 0.5C until 2.5 V"],
+            "formation_cycles": 1,
+            "experiment": cycling,
+            "cycles": 3,
+            "initial_soc": 0.0,
+            "period": 60.0,
+            "rtol": 1e-4,
+            "atol": 1e-6,
+        }
+    )
+    meta = summary["meta"]
+    assert len(cycles) == 4 and meta["cycles_completed"] == 4 and meta["formation_cycles"] == 1
+    assert [r["step"] for r in cycles[0]] == [
+        "Charge at 0.5C until 4.2 V",
+        "Discharge at 0.5C until 2.5 V",
+    ]
+    # an empty cell: the formation charge fills the whole 5 A h stack
+    assert 4.5 < summary["charge_capacity"][0] < 5.5
+    assert [r["index"] for r in cycles[1]] == [1, 2, 3]  # the skipped discharge is left out
+    assert [r["step"] for r in cycles[1]] == cycling[1:]
+    assert [r["index"] for r in cycles[2]] == [0, 1, 2, 3]
+    assert summary["discharge_capacity"][1] == 0 and summary["discharge_capacity"][2] > 4
+    # retention counts from the first cycle after formation that discharged
+    assert summary["capacity_retention"][2] == 1.0
+    dt = np.concatenate([np.diff(r["time"]) for c in cycles for r in c])
+    assert dt.max() <= 60 + 1e-6 and np.median(dt) == pytest.approx(60)
+    t = np.concatenate([r["time"] for c in cycles for r in c])
+    assert np.all(np.diff(t) >= 0)
+
+    # the capacity termination stops a long test early (6C charging ages fast)
+    recs = phys.run_cell(
+        phys.fast_charge_cycle(6.0, 0.4, 3.0), 200, variation=var, termination="98% capacity"
+    )
+    assert 1 < len(recs) < 60
+    assert recs[0][0]["current"].mean() > 0  # a cycler's sign: charge positive
+
+    with pytest.raises(InputError, match="termination"):
+        cell.simulate_cycling(
+            {
+                "parameter_set": "OKane2022",
+                "model": "SPM",
+                "experiment": cycling,
+                "cycles": 2,
+                "termination": "when it feels tired",
+            }  # fmt: skip
+        )
+    with pytest.raises(ValueError, match="formation"):
+        cell.CyclingParameters(formation_cycles=2)

@@ -623,6 +623,9 @@ def simulate_cycling(
                 if p.initial_soc is not None:
                     kwargs["initial_soc"] = p.initial_soc
                 sol = entry.obj["sim"].solve(**kwargs)
+                # the cached Simulation keeps its last solution: drop it, or each cached
+                # experiment holds a whole (possibly hundreds of cycles) solution in memory
+                entry.obj["sim"]._solution = None
     except Exception as exc:  # noqa: BLE001  (classified below)
         raise _check_failure(pybamm, exc) from None
     if sol is None:
