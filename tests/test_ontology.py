@@ -4,6 +4,7 @@ and bigmap's), SPARQL, PROV rendering, and the minimum-metadata rules."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import uuid
@@ -461,13 +462,7 @@ def test_metadata_simulation_and_cycling_rules():
     assert r.data_types == ["cycling", "simulation"]
     assert r.complete, r.text()
     r = md.check(
-        ctx(
-            **{
-                **sim.__dict__,
-                "software": {"name": "pybamm", "version": "unknown"},
-                "parameters": {},
-            }
-        )
+        dataclasses.replace(sim, software={"name": "pybamm", "version": "unknown"}, parameters={})
     )
     assert {m["rule"] for m in r.missing} >= {"software_version", "cell", "protocol"}
     assert md.check(sim, strictness="off").satisfied == []
@@ -489,3 +484,46 @@ def test_metadata_data_types_and_policy_keys():
     assert re.search(
         r"missing metadata: required:operator", md.check(ctx(), required=["operator"]).text()
     )
+
+
+def test_bigmap_expander_gives_the_graph_rdflib_gives():
+    """The fast JSON-LD expander for bigmap's own documents against rdflib's general
+    parser: isomorphic graphs for a result, every capability, a campaign and a PROV view."""
+    from rdflib.compare import isomorphic
+
+    cap = finales_capability("conductivity", "two_electrode").model_dump()
+    res = conductivity_result(
+        access="restricted", access_groups=["lab-a"], embargo_until="2030-01-01T00:00:00+00:00"
+    )
+    docs = [ld.result_jsonld(res, capability=cap, base_url="http://b").document]
+    docs += [ld.capability_jsonld(c.model_dump()).document for c in finales_capabilities()]
+    p = example("requests", "cell_assembly/autobass_assembly.json")["parameters"][
+        "autobass_assembly"
+    ]
+    docs.append(ld.cell_jsonld(p["cell"], p["cell_info"]).document)
+    camp = {
+        "id": str(uuid.uuid4()),
+        "name": "c",
+        "tenant_id": str(uuid.uuid4()),
+        "owner": "a",
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "spec": {"a": [1, 2]},
+        "summary": {},
+    }
+    docs.append(
+        ld.campaign_jsonld(camp, results=[res, conductivity_result()], capabilities=[cap]).document
+    )
+    pb = ProvBundle("urn:uuid:r")
+    pb.node(
+        "urn:uuid:r",
+        "entity",
+        ["prov:Entity"],
+        data={"x": [1.5]},
+        generated_at="2026-01-01T00:00:00+00:00",
+    )
+    pb.node("urn:uuid:q", "activity", ["prov:Activity"], name="q")
+    pb.relate("wasGeneratedBy", "urn:uuid:r", "urn:uuid:q")
+    docs.append(provo.prov_jsonld(pb))
+    for doc in docs:
+        fast, general = ld.to_graph(doc), ld.to_graph(doc, parser="rdflib")
+        assert len(fast) > 5 and isomorphic(fast, general)

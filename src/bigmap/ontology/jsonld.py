@@ -24,6 +24,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from bigmap.ontology.vocab import (
@@ -56,6 +57,11 @@ class JsonLd:
 
 def context() -> dict[str, Any]:
     """The JSON-LD context: prefixes, EMMO labels as terms, and the relations used."""
+    return dict(_context())
+
+
+@lru_cache(maxsize=1)
+def _context() -> dict[str, Any]:
     v = vocabulary()
     ctx: dict[str, Any] = {"@version": 1.1, **PREFIXES}
     for label, iri in sorted(v.labels.items()):
@@ -215,7 +221,11 @@ def _unit_for(
     parent: dict[str, Any],
     units: dict[str, str],
     schema: dict[str, Any] | None,
+    cache: dict[str, str | None] | None = None,
 ) -> str | None:
+    """The unit of the number at ``path``: the capability's ``units`` (by dotted path or key),
+    a ``unit`` beside it, else its schema's ``unit`` or description. ``cache`` keeps the
+    schema's answers by path (the schema does not change between calls)."""
     dotted = ".".join(str(p) for p in path if not isinstance(p, int))
     for k in (dotted, key):
         if k in units:
@@ -223,15 +233,18 @@ def _unit_for(
     for k in ("unit", "units"):
         if isinstance(parent.get(k), str):
             return parent[k]
+    if cache is not None and dotted in cache:
+        return cache[dotted]
+    found = None
     sub = _subschema(schema, path)
     if sub:
         if isinstance(sub.get("unit"), str):
-            return sub["unit"]
-        if isinstance(sub.get("description"), str):
+            found = sub["unit"]
+        elif isinstance(sub.get("description"), str):
             found = _unit_from_text(sub["description"])
-            if found:
-                return found
-    return None
+    if cache is not None:
+        cache[dotted] = found
+    return found
 
 
 # ----------------------------------------------------------------------------- quantities
@@ -428,11 +441,14 @@ def chemical_jsonld(chem: dict[str, Any]) -> JsonLd:
         node["@type"].append(term.label)
         report.ok("chemical", short or name or "", term)
         if short:
-            node["schema:molecularWeight"] = {
-                "@type": "schema:QuantitativeValue",
-                "schema:value": fm.CHEMICALS[short]["molar_mass"],
-                "schema:unitText": "kg/mol",
-            }
+            node["schema:molecularWeight"] = _clean(
+                {
+                    "@id": f"{node['@id']}#molar-mass" if node.get("@id") else None,
+                    "@type": "schema:QuantitativeValue",
+                    "schema:value": fm.CHEMICALS[short]["molar_mass"],
+                    "schema:unitText": "kg/mol",
+                }
+            )
     else:
         report.missing("chemical", short or name or key or chem.get("SMILES") or "?", "chemical")
     return JsonLd(_doc(_clean(node)), report)
@@ -456,6 +472,7 @@ def formulation_jsonld(components: list[dict[str, Any]]) -> JsonLd:
         w = {}
     constituents = []
     solutes, solvents = [], []
+    fid = formulation_id(components)
     for i, comp in enumerate(components):
         chem = chemical_jsonld(comp.get("chemical", {}))
         report.merge(chem.report)
@@ -465,6 +482,9 @@ def formulation_jsonld(components: list[dict[str, Any]]) -> JsonLd:
         except ValueError:
             short = None
         entry: dict[str, Any] = {
+            # sub-nodes of an identified node get identifiers too: emitted again (by every
+            # result on the same formulation) they merge instead of piling up
+            "@id": f"{fid}#c{i}",
             "@type": ["bigmap:Constituent"],
             "schema:item": cnode,
             "bigmap:fraction": comp.get("fraction"),
@@ -478,17 +498,23 @@ def formulation_jsonld(components: list[dict[str, Any]]) -> JsonLd:
             unit_one = v.unit_term("count")
             entry["hasProperty"] = [
                 {
+                    "@id": f"{fid}#c{i}-mass-fraction",
                     "@type": [mf.label],
                     "rdfs:label": "mass_fraction",
                     "bigmap:derived": "from the molar fractions and IUPAC molar masses",
-                    "hasNumericalPart": {"@type": "RealData", "hasNumberValue": w[short]},
-                    "hasMeasurementUnit": unit_one.iri if unit_one else None,
+                    "hasNumericalPart": {
+                        "@id": f"{fid}#c{i}-mass-fraction-value",
+                        "@type": "RealData",
+                        "hasNumberValue": w[short],
+                    },
                 }
             ]
+            if unit_one is not None:
+                entry["hasProperty"][0]["hasMeasurementUnit"] = unit_one.iri
         constituents.append(_clean(entry))
         (solutes if short in fm.SALTS else solvents).append({"@id": cnode.get("@id")})
     node = {
-        "@id": formulation_id(components),
+        "@id": fid,
         "@type": ["ElectrolyteSolution", "bigmap:Formulation"],
         "hasConstituent": [c["schema:item"] for c in constituents],
         "bigmap:constituent": constituents,
@@ -1006,17 +1032,128 @@ def campaign_jsonld(
 # ----------------------------------------------------------------------------- RDF
 
 
-def to_graph(*documents: dict[str, Any], labels: bool = True) -> Any:
-    """An rdflib graph of JSON-LD documents (parsed offline: the contexts are inline). With
-    ``labels``, the skos:prefLabel of every EMMO term used is added (as BattINFO does), so
-    that the graph reads and queries by name without loading EMMO."""
+class _Expander:
+    """JSON-LD to RDF for the documents this module writes (compact form, one inline
+    context, no remote contexts): an order of magnitude faster than rdflib's general
+    parser on campaign graphs, and checked against it in the tests."""
+
+    def __init__(self, ctx: dict[str, Any]) -> None:
+        import rdflib
+
+        self.rdflib = rdflib
+        self.ctx = ctx
+        self.seen: dict[Any, str] = {}
+        self.terms: dict[str, tuple[str, str | None]] = {}
+        for key, entry in ctx.items():
+            if key.startswith("@"):
+                continue
+            if isinstance(entry, str):
+                self.terms[key] = (self.iri(entry), None)
+            elif isinstance(entry, dict):
+                kind = entry.get("@type")
+                if kind not in (None, "@id", "@json", "@vocab"):
+                    kind = self.iri(kind)
+                self.terms[key] = (self.iri(entry.get("@id", key)), kind)
+
+    def iri(self, text: str) -> str:
+        if ":" in text:
+            prefix, local = text.split(":", 1)
+            base = self.ctx.get(prefix)
+            if isinstance(base, str) and not local.startswith("//"):
+                return base + local
+        return text
+
+    def term(self, key: str) -> tuple[str, str | None]:
+        hit = self.terms.get(key)
+        if hit is None:
+            hit = (self.iri(key), None)
+            self.terms[key] = hit
+        return hit
+
+    def typed(self, key: str) -> Any:
+        return self.rdflib.URIRef(self.term(key)[0] if key in self.terms else self.iri(key))
+
+    def node(self, g: Any, obj: dict[str, Any]) -> Any:
+        r = self.rdflib
+        subject = r.URIRef(self.iri(obj["@id"])) if "@id" in obj else r.BNode()
+        if "@id" in obj and len(obj) > 1:
+            # the same node again (a formulation, a chemical, a capability named by many
+            # results): its triples are in the graph already
+            key = json.dumps(obj, sort_keys=True, default=str)
+            if self.seen.get(subject) == key:
+                return subject
+            self.seen[subject] = key
+        types = obj.get("@type", [])
+        for t in [types] if isinstance(types, str) else types:
+            g.add((subject, r.RDF.type, self.typed(t)))
+        for key, value in obj.items():
+            if key.startswith("@"):
+                continue
+            pred_iri, kind = self.term(key)
+            pred = r.URIRef(pred_iri)
+            if kind == "@json":
+                g.add((subject, pred, self.json_literal(value)))
+                continue
+            for v in value if isinstance(value, list) else [value]:
+                o = self.value(g, v, kind)
+                if o is not None:
+                    g.add((subject, pred, o))
+        return subject
+
+    def json_literal(self, value: Any) -> Any:
+        text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+        return self.rdflib.Literal(text, datatype=self.rdflib.RDF.JSON)
+
+    def value(self, g: Any, v: Any, kind: str | None) -> Any:
+        r = self.rdflib
+        if v is None:
+            return None
+        if isinstance(v, dict):
+            if "@value" in v:
+                if v.get("@type") == "@json":
+                    return self.json_literal(v["@value"])
+                dt = v.get("@type")
+                return r.Literal(v["@value"], datatype=r.URIRef(self.iri(dt)) if dt else None)
+            if set(v) == {"@id"}:
+                return r.URIRef(self.iri(v["@id"]))
+            return self.node(g, v)
+        if kind not in (None, "@id", "@json", "@vocab") and not isinstance(v, bool):
+            return r.Literal(str(v), datatype=r.URIRef(kind))
+        if isinstance(v, bool):
+            return r.Literal(v)
+        if isinstance(v, int):
+            return r.Literal(v, datatype=r.XSD.integer)
+        if isinstance(v, float):
+            return r.Literal(v, datatype=r.XSD.double)
+        if kind == "@id":
+            return r.URIRef(self.iri(str(v)))
+        return r.Literal(str(v))
+
+    def add(self, g: Any, doc: dict[str, Any]) -> None:
+        items = doc.get("@graph", [doc])
+        for item in items:
+            self.node(g, item)
+
+
+def to_graph(*documents: dict[str, Any], labels: bool = True, parser: str = "bigmap") -> Any:
+    """An rdflib graph of JSON-LD documents (offline: the contexts are inline). ``parser``:
+    bigmap's expander for the documents of this module (fast), or ``rdflib`` (general).
+    With ``labels``, the skos:prefLabel of every EMMO term used is added (as BattINFO does),
+    so that the graph reads and queries by name without loading EMMO."""
     import rdflib
 
-    g = rdflib.Graph()
+    # only bigmap's prefixes: rdflib's thirty defaults make Turtle serialisation slow
+    g = rdflib.Graph(bind_namespaces="none")
     for prefix, ns in PREFIXES.items():
         g.bind(prefix, ns, override=True)
+    expanders: dict[int, _Expander] = {}
     for doc in documents:
-        g.parse(data=json.dumps(doc, default=str), format="json-ld")
+        ctx = doc.get("@context")
+        if parser == "rdflib" or not isinstance(ctx, dict):
+            g.parse(data=json.dumps(doc, default=str), format="json-ld")
+            continue
+        exp = expanders.get(id(ctx)) or expanders.setdefault(id(ctx), _Expander(ctx))
+        exp.add(g, doc)
     if labels:
         names = vocabulary().iri_labels
         used = {o for o in g.objects() if isinstance(o, rdflib.URIRef)}

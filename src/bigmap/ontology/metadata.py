@@ -56,19 +56,46 @@ class Context:
     units: dict[str, str] = field(default_factory=dict)
     result_schema: dict[str, Any] | None = None
     tenant_kind: str | None = None
+    unit_cache: dict[str, str | None] | None = None  # schema units by path, per capability
 
     def docs(self) -> dict[str, Any]:
         return {"parameters": self.parameters, "data": self.data, "provenance": self.provenance}
 
+    def items(self, where: str = "all") -> list[tuple[tuple[Any, ...], Any]]:
+        """Every (path, value) of the documents (``data`` only, or all), walked once."""
+        cache = self.__dict__.setdefault("_items", {})
+        if where not in cache:
+            cache[where] = list(_items(self.data if where == "data" else self.docs()))
+        return cache[where]
+
+    def keys(self, where: str = "all") -> set[str]:
+        """The (lower-case) keys with a non-empty value, anywhere in the documents."""
+        cache = self.__dict__.setdefault("_keys", {})
+        if where not in cache:
+            cache[where] = {
+                p[-1].lower()
+                for p, v in self.items(where)
+                if isinstance(p[-1], str) and v not in (None, "", [], {})
+            }
+        return cache[where]
+
+    def has(self, *keys: str, where: str = "all") -> bool:
+        return not self.keys(where).isdisjoint(k.lower() for k in keys)
+
 
 def _items(doc: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            yield (*path, k), v
-            yield from _items(v, (*path, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            yield from _items(v, (*path, i))
+    """Every (path, value) under ``doc``, depth first, without recursion."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [(path, doc)]
+    while stack:
+        here, node = stack.pop()
+        if isinstance(node, dict):
+            children = [((*here, k), v) for k, v in node.items()]
+        elif isinstance(node, list):
+            children = [((*here, i), v) for i, v in enumerate(node)]
+        else:
+            continue
+        yield from children
+        stack.extend(reversed(children))
 
 
 def has_key(doc: Any, *keys: str) -> bool:
@@ -81,9 +108,10 @@ def has_key(doc: Any, *keys: str) -> bool:
 
 
 def _numbers(doc: Any) -> list[tuple[tuple[Any, ...], Any]]:
+    pairs = doc.items("data") if isinstance(doc, Context) else _items(doc)
     return [
         (p, v)
-        for p, v in _items(doc)
+        for p, v in pairs
         if isinstance(v, int | float)
         and not isinstance(v, bool)
         or (
@@ -96,6 +124,7 @@ def _numbers(doc: Any) -> list[tuple[tuple[Any, ...], Any]]:
 
 UNITLESS_KEYS = frozenset(
     {
+        "fraction",
         "rating",
         "seed",
         "index",
@@ -120,7 +149,7 @@ def numbers_without_unit(ctx: Context) -> list[str]:
     from bigmap.ontology.jsonld import GENERIC_KEYS, _subschema, _unit_for
 
     missing = []
-    for path, value in _numbers(ctx.data):
+    for path, value in _numbers(ctx):
         if any(isinstance(p, int) for p in path[-1:]):
             continue
         key = path[-1]
@@ -130,8 +159,11 @@ def numbers_without_unit(ctx: Context) -> list[str]:
         for p in path[:-1]:
             parent = parent[p]
         if isinstance(value, int) and not isinstance(value, bool):
-            sub = _subschema(ctx.result_schema, list(path)) or {}
-            if sub.get("type") == "integer":
+            dotted = "type:" + ".".join(str(p) for p in path if not isinstance(p, int))
+            cache = ctx.unit_cache if ctx.unit_cache is not None else {}
+            if dotted not in cache:
+                cache[dotted] = (_subschema(ctx.result_schema, list(path)) or {}).get("type")
+            if cache[dotted] == "integer":
                 continue
         named = key
         if key in GENERIC_KEYS and len(path) >= 2 and isinstance(path[-2], str):
@@ -161,7 +193,7 @@ class Rule:
 def _formulation_ok(ctx: Context) -> bool:
     from bigmap.ontology.jsonld import is_formulation
 
-    for _p, v in _items(ctx.docs()):
+    for _p, v in ctx.items():
         if is_formulation(v) and all(
             isinstance(c.get("chemical"), dict)
             and c["chemical"].get("InChIKey")
@@ -188,34 +220,32 @@ def _software_version(ctx: Context) -> bool:
 
 def _raw_or_series(*series: str) -> Callable[[Context], bool]:
     def check(ctx: Context) -> bool:
-        return bool(ctx.files) or has_key(ctx.data, *series)
+        return bool(ctx.files) or ctx.has(*series, where="data")
 
     return check
 
 
 def _conductivity_value(ctx: Context) -> bool:
-    for path, _v in _numbers(ctx.data):
+    for path, _v in _numbers(ctx):
         if any(isinstance(p, str) and "conductivity" in p.lower() for p in path):
             return True
-    return ctx.quantity == "conductivity" and has_key(ctx.data, "values", "value", "mean")
+    return ctx.quantity == "conductivity" and ctx.has("values", "value", "mean", where="data")
 
 
 def _uncertainty(ctx: Context) -> bool:
-    if has_key(ctx.data, "uncertainty", "std", "standard_deviation", "stderr", "error"):
+    if ctx.has("uncertainty", "std", "standard_deviation", "stderr", "error", where="data"):
         return True
     return any(
         isinstance(v, list) and len(v) >= 2 and isinstance(p[-1], str) and p[-1] == "values"
-        for p, v in _items(ctx.data)
+        for p, v in ctx.items("data")
     )
 
 
 def _protocol(ctx: Context) -> bool:
-    docs = ctx.docs()
-    if has_key(docs, "experiment", "protocol", "test_protocol", "steps"):
+    if ctx.has("experiment", "protocol", "test_protocol", "steps"):
         return True
-    rate = has_key(docs, "c_rate", "c_rate_charge", "c_rate_discharge", "current", "crate")
-    window = has_key(
-        docs,
+    rate = ctx.has("c_rate", "c_rate_charge", "c_rate_discharge", "current", "crate")
+    window = ctx.has(
         "v_max",
         "v_min",
         "cycling_v_max",
@@ -250,8 +280,8 @@ RULES: dict[str, list[Rule]] = {
             "cell",
             "the cell tested: its id, specification or model parameter set",
             "parameters.cell / cell_info / cell_id or parameters.parameter_set",
-            lambda c: has_key(
-                c.docs(), "cell", "cell_id", "cell_info", "cell_uuid", "cell_name", "parameter_set"
+            lambda c: c.has(
+                "cell", "cell_id", "cell_info", "cell_uuid", "cell_name", "parameter_set"
             ),
         ),
         Rule(
@@ -264,7 +294,7 @@ RULES: dict[str, list[Rule]] = {
             "temperature",
             "the (ambient) temperature",
             "parameters.temperature or data.temperature",
-            lambda c: has_key(c.docs(), "temperature", "ambient_temperature"),
+            lambda c: c.has("temperature", "ambient_temperature"),
         ),
         Rule(
             "raw_data",
@@ -278,27 +308,25 @@ RULES: dict[str, list[Rule]] = {
             "frequency_range",
             "the frequency range of the spectrum",
             "parameters.frequency_range / f_min, f_max, or data.frequency",
-            lambda c: has_key(
-                c.docs(), "frequency", "frequencies", "frequency_range", "f_min", "f_max"
-            ),
+            lambda c: c.has("frequency", "frequencies", "frequency_range", "f_min", "f_max"),
         ),
         Rule(
             "perturbation",
             "the AC perturbation amplitude",
             "parameters.amplitude",
-            lambda c: has_key(c.docs(), "amplitude", "ac_amplitude", "perturbation", "excitation"),
+            lambda c: c.has("amplitude", "ac_amplitude", "perturbation", "excitation"),
         ),
         Rule(
             "temperature",
             "the temperature",
             "parameters.temperature",
-            lambda c: has_key(c.docs(), "temperature"),
+            lambda c: c.has("temperature"),
         ),
         Rule(
             "sample",
             "the sample: a cell or an electrolyte formulation",
             "parameters.cell / formulation",
-            lambda c: has_key(c.docs(), "cell", "cell_id", "formulation", "sample"),
+            lambda c: c.has("cell", "cell_id", "formulation", "sample"),
         ),
         Rule(
             "spectrum",
@@ -318,7 +346,7 @@ RULES: dict[str, list[Rule]] = {
             "temperature",
             "the temperature of the measurement or simulation",
             "parameters.temperature or data.conductivity.temperature",
-            lambda c: has_key(c.docs(), "temperature"),
+            lambda c: c.has("temperature"),
         ),
         Rule("value", "the conductivity value", "data.conductivity.values", _conductivity_value),
         Rule(
@@ -339,8 +367,7 @@ RULES: dict[str, list[Rule]] = {
             "model",
             "the physics or data-based model used (MODA: the model)",
             "parameters.model / parameter_set, or data.model, or provenance.model",
-            lambda c: has_key(
-                c.docs(),
+            lambda c: c.has(
                 "model",
                 "model_name",
                 "potential",
@@ -354,7 +381,7 @@ RULES: dict[str, list[Rule]] = {
             "outcome",
             "whether the run succeeded (convergence / success flag)",
             "data.meta.success, data.converged or provenance.converged",
-            lambda c: has_key(c.docs(), "success", "converged", "convergence", "status"),
+            lambda c: c.has("success", "converged", "convergence", "status"),
         ),
     ],
 }
@@ -443,7 +470,7 @@ def check(
                     f"required:{key}",
                     f"'{key}', required by this capability's policy",
                     f"provenance.{key} (or anywhere in parameters or data)",
-                    lambda c, key=key: has_key(c.docs(), key),
+                    lambda c, key=key: c.has(key),
                 ),
             )
         )

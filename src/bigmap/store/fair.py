@@ -1026,6 +1026,7 @@ class Fair:
                         "parameter_schema": c.parameter_schema,
                         "result_schema": c.result_schema,
                         "iri": c.iri,
+                        "unit_cache": {},  # units found in the result schema, by path
                     }
                     for c in s.scalars(select(m.Capability))
                 }

@@ -535,6 +535,7 @@ def metadata_check(broker: Broker, info: dict[str, Any]) -> tuple[list[Any], dic
         units=(cap or {}).get("units") or {},
         result_schema=info.get("result_schema"),
         tenant_kind=info.get("tenant_kind"),
+        unit_cache=(cap or {}).get("unit_cache"),
     )
     report = md.check(
         ctx,
