@@ -441,3 +441,27 @@ def test_owner_changes_tier_and_admin_manages_groups(world, live):
     finally:
         world.get("admin", "PUT", "/api/v1/users/bob/groups", json={"remove": ["lab-x"]})
     assert world.get("bob", "GET", f"/api/v1/results/{chain.child_result}").status_code == 404
+
+
+def test_cli_manages_groups(live):
+    from typer.testing import CliRunner
+
+    from bigmap.cli import app as cli
+
+    runner = CliRunner()
+    db = ["--db", live.server.db_url]
+    name = f"dora-{uuid.uuid4().hex[:6]}"
+    live.server.user(name, "observer", groups=["lab-a"])
+    out = runner.invoke(cli, ["user", "groups", name, *db])
+    assert out.exit_code == 0 and "lab-a" in out.output
+    out = runner.invoke(
+        cli, ["user", "groups", name, "--add", "lab-c,lab-d", "--remove", "lab-a", *db]
+    )
+    assert out.exit_code == 0, out.output
+    assert live.server.broker.get_user(name).groups == ["lab-c", "lab-d"]
+    out = runner.invoke(cli, ["user", "groups", name, "--set", "", *db])
+    assert out.exit_code == 0 and live.server.broker.get_user(name).groups == []
+    bad = runner.invoke(cli, ["user", "groups", name, "--add", "no spaces", *db])
+    assert bad.exit_code == 2 and "letters, digits" in bad.output
+    missing = runner.invoke(cli, ["user", "groups", "nobody-here", *db])
+    assert missing.exit_code == 2 and "no user" in missing.output
