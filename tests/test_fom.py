@@ -1,6 +1,7 @@
 """Figures of merit against values computed by hand (tests/data/arbin_export.csv was written
 by hand in Arbin's export format with round numbers) and against the cycler's own summary
-(the Neware export's cycle rows)."""
+(the Neware export's cycle rows); the life model's elastic net against scikit-learn and its fit
+on a known law."""
 
 from __future__ import annotations
 
@@ -125,3 +126,66 @@ def test_bad_inputs_are_clear(arbin):
         delta_q(arbin, 1, 7)
     with pytest.raises(ValueError, match="empty"):
         cycle_summary(arbin.iloc[0:0])
+
+
+# ----------------------------------------------------------------------------- life model
+
+
+def test_elastic_net_matches_scikit_learn():
+    from sklearn.linear_model import ElasticNet
+
+    from bigmap.analysis.lifemodel import elastic_net
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 4))
+    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    y = 2.3 + x @ np.array([0.5, -0.2, 0.0, 0.05]) + rng.normal(0, 0.05, 60)
+    for alpha in (1e-3, 0.05, 0.3):
+        w, b0 = elastic_net(x, y, alpha, 0.5, iters=20000)
+        ref = ElasticNet(alpha=alpha, l1_ratio=0.5, tol=1e-12, max_iter=100000).fit(x, y)
+        np.testing.assert_allclose(w, ref.coef_, atol=1e-6)
+        assert b0 == pytest.approx(ref.intercept_, abs=1e-6)
+
+
+def test_life_model_fit_predict_and_its_uncertainty(tmp_path):
+    from bigmap.analysis.lifemodel import LifeModel, errors, fit_life_model, relative_log10_var
+
+    rng = np.random.default_rng(1)
+    n = 80
+    feats = pd.DataFrame(
+        {
+            "log10_var_dq_rel": rng.uniform(-5, -3.5, n),
+            "delta_coulombic_efficiency": rng.normal(0, 1e-3, n),
+            "delta_voltage_gap": rng.uniform(0.002, 0.01, n),
+            "fade_slope": rng.uniform(-2e-3, -4e-4, n),
+        }
+    )
+    # a known law, log-normal noise of 0.03 in log10
+    log_life = 0.8 - 0.35 * feats["log10_var_dq_rel"] + rng.normal(0, 0.03, n)
+    feats["cycle_life"] = 10**log_life
+    model = fit_life_model(feats.iloc[:60], cycles=(10, 40), n_bootstrap=100)
+    test = feats.iloc[60:].to_dict("records")
+    pred = np.array([model.predict(r)["cycle_life"] for r in test])
+    err = errors(feats["cycle_life"].iloc[60:].to_numpy(), pred)
+    assert err["mean_percent_error"] < 8  # ~ the noise: 10**0.03 - 1 = 7 %
+    cover = np.mean(
+        [
+            model.predict(r)["lower95"] <= r["cycle_life"] <= model.predict(r)["upper95"]
+            for r in test
+        ]
+    )
+    assert cover >= 0.85
+    assert model.sigma_log10 == pytest.approx(0.03, rel=0.5)
+    # saved and loaded, the same predictions
+    path = tmp_path / "m.json"
+    path.write_text(model.to_json())
+    back = LifeModel.load(path)
+    assert back.predict(test[0]) == pytest.approx(model.predict(test[0]))
+    with pytest.raises(ValueError, match="missing features"):
+        model.predict({"log10_var_dq_rel": -4.0})
+    # the size-free ΔQ feature: a 3x smaller cell with a 3x smaller ΔQ has the same value
+    assert relative_log10_var(-9.0 - 2 * np.log10(3), 0.005 / 3) == pytest.approx(
+        relative_log10_var(-9.0, 0.005)
+    )
+    with pytest.raises(ValueError, match="positive"):
+        relative_log10_var(-9.0, 0.0)

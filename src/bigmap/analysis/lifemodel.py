@@ -34,12 +34,25 @@ from bigmap.analysis.fom import cycle_summary, delta_q, delta_q_statistics
 #: (all four can be sent in a FINALES degradationEOL/degradation_model request:
 #: capacity_vector_variance, delta_coulombic_efficiency, voltage_gap_charge_discharge, and the
 #: capacities in input_cycles)
+#:
+#: ``log10_var_dq_rel`` is Severson et al.'s log10 var ΔQ(V) made independent of the cell's
+#: size: log10 var(ΔQ(V) / Q_a) = log10 var ΔQ(V) − 2 log10 Q_a, with Q_a the discharge
+#: capacity of cycle a. (Their cells all had the same 1.1 A h rating, so the absolute variance
+#: served; a lab's coin cells and pouch cells do not, and a model trained on 5 mA h cells must
+#: not read a 1.5 mA h cell's smaller ΔQ as a longer life.)
 FEATURES = (
-    "log10_var_dq",
+    "log10_var_dq_rel",
     "delta_coulombic_efficiency",
     "delta_voltage_gap",
     "fade_slope",
 )
+
+
+def relative_log10_var(log10_var_dq: float, capacity_a: float) -> float:
+    """log10 var(ΔQ/Q_a) from log10 var ΔQ [A² h²] and Q_a [A h]."""
+    if not capacity_a > 0:
+        raise ValueError(f"the capacity of cycle a must be positive, not {capacity_a}")
+    return float(log10_var_dq) - 2.0 * math.log10(capacity_a)
 
 
 def life_features(df: pd.DataFrame, a: int = 10, b: int = 50) -> dict[str, float]:
@@ -60,8 +73,12 @@ def life_features(df: pd.DataFrame, a: int = 10, b: int = 50) -> dict[str, float
     )
     x = np.arange(2, b + 1, dtype=float)
     slope = float(np.polyfit(x, ret, 1)[0])
+    log10_var = math.log10(max(st["variance"], 1e-30))
     return {
-        "log10_var_dq": math.log10(max(st["variance"], 1e-30)),
+        "log10_var_dq": log10_var,
+        "log10_var_dq_rel": relative_log10_var(
+            log10_var, float(s.loc[ca, "discharge_capacity_Ah"])
+        ),
         "log10_abs_min_dq": math.log10(max(abs(st["minimum"]), 1e-30)),
         "delta_coulombic_efficiency": float(
             s.loc[cb, "coulombic_efficiency"] - s.loc[ca, "coulombic_efficiency"]

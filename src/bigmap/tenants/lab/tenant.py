@@ -367,9 +367,11 @@ def build_tenant(
         # Predict the cycle life of a cell from its early cycles (Severson-type model).
         #
         # ``input_cycles``: discharge capacities [A h] of the cycles after formation (cycle 1
-        # first); ``capacity_vector_variance``: log10 var ΔQ(V) between cycle 10 and cycle b of
-        # the model (as ``capacity/cycling`` reports it); ``delta_coulombic_efficiency`` and
-        # ``voltage_gap_charge_discharge``: differences between the same two cycles.
+        # first); ``capacity_vector_variance``: log10 var ΔQ(V) [A² h²] between cycle 10 and
+        # cycle b of the model (as ``capacity/cycling`` reports it; the model uses it relative
+        # to the capacity of cycle 10, so cells of any size can be asked about);
+        # ``delta_coulombic_efficiency`` and ``voltage_gap_charge_discharge``: differences
+        # between the same two cycles.
         from bigmap.analysis.lifemodel import LifeModel
 
         if not LIFE_MODEL.exists():
@@ -387,9 +389,21 @@ def build_tenant(
             )
         import numpy as np
 
+        from bigmap.analysis.lifemodel import relative_log10_var
+
+        bad = [i for i, q in enumerate(caps[:b]) if not (isinstance(q, int | float) and q > 0)]
+        if bad:
+            raise InputError(
+                f"input_cycles[{bad[0]}]: a discharge capacity must be a positive number"
+            )
         ret = np.asarray(caps[1:b], float) / float(caps[1])
+        try:
+            rel = relative_log10_var(float(p["capacity_vector_variance"]), float(caps[a - 1]))
+        except ValueError as exc:
+            raise InputError(f"input_cycles[{a - 1}]: {exc}") from None
         feats = {
             "log10_var_dq": float(p["capacity_vector_variance"]),
+            "log10_var_dq_rel": rel,
             "delta_coulombic_efficiency": p.get("delta_coulombic_efficiency"),
             "delta_voltage_gap": p.get("voltage_gap_charge_discharge"),
             "fade_slope": float(np.polyfit(np.arange(2, b + 1), ret, 1)[0]),
