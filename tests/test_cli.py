@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from bigmap.embedded import LocalBroker
+from bigmap.store.db import head_revision
 from tests.conftest import FINALES
 
 
@@ -29,7 +30,7 @@ def bigmap(
 def test_operator_workflow(fresh_db_url):
     db = fresh_db_url
     assert "head" in bigmap("db", "upgrade", db=db).stdout
-    assert bigmap("db", "current", db=db).stdout.strip() == "0001"
+    assert bigmap("db", "current", db=db).stdout.strip() == head_revision()
     bigmap("user", "add", "alice", "--password", "alice-password", db=db)
     bigmap("user", "add", "root", "--password", "root-password", "--role", "admin", db=db)
     dup = bigmap("user", "add", "alice", "--password", "another-password", db=db, check=False)
