@@ -174,6 +174,15 @@ def test_formulation_jsonld_types_chemicals_and_derives_mass_fractions():
     assert shacl.validate(g).conforms
 
 
+def test_to_jsonld_dispatches_by_kind():
+    form = fm.hte_to_formulation(0.3, 1.0)
+    assert ld.to_jsonld("formulation", form).document == ld.formulation_jsonld(form).document
+    chem = fm.chemical_entry("PC")
+    assert "PropyleneCarbonate" in ld.to_jsonld("chemicals", chem).document["@type"]
+    with pytest.raises(ValueError, match="no JSON-LD form"):
+        ld.to_jsonld("spaceship", {})
+
+
 def test_unknown_chemical_is_reported_and_flagged():
     out = ld.chemical_jsonld({"SMILES": "w", "InChIKey": "ww"})
     assert out.report.unmapped[0]["kind"] == "chemical"

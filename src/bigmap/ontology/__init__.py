@@ -17,6 +17,7 @@ from bigmap.ontology.jsonld import (
     result_jsonld,
     tenant_jsonld,
     to_graph,
+    to_jsonld,
     to_turtle,
 )
 from bigmap.ontology.vocab import MappingReport, vocabulary
@@ -34,6 +35,7 @@ __all__ = [
     "result_jsonld",
     "tenant_jsonld",
     "to_graph",
+    "to_jsonld",
     "to_turtle",
     "vocabulary",
 ]

@@ -1029,6 +1029,25 @@ def campaign_jsonld(
     return JsonLd(_doc(graph), report)
 
 
+def to_jsonld(kind: str, obj: Any, **context: Any) -> JsonLd:
+    """The JSON-LD of one object by kind: capability, request, result, chemical,
+    formulation, cell, campaign or tenant (``context``: what that kind's function takes)."""
+    makers = {
+        "capability": capability_jsonld,
+        "request": request_jsonld,
+        "result": result_jsonld,
+        "chemical": chemical_jsonld,
+        "formulation": formulation_jsonld,
+        "cell": cell_jsonld,
+        "campaign": campaign_jsonld,
+        "tenant": tenant_jsonld,
+    }
+    maker = makers.get(kind.removesuffix("s"))
+    if maker is None:
+        raise ValueError(f"no JSON-LD form for {kind!r}; one of {', '.join(makers)}")
+    return maker(obj, **context)
+
+
 # ----------------------------------------------------------------------------- RDF
 
 
@@ -1182,5 +1201,6 @@ __all__ = [
     "result_jsonld",
     "tenant_jsonld",
     "to_graph",
+    "to_jsonld",
     "to_turtle",
 ]
