@@ -307,6 +307,10 @@ def test_bad_input_is_refused_clearly(live_one, source, tmp_path):
     assert "scope" in run(
         "archive", "export", chain.campaign, "--out", out, *db, "--scope", "everyone", code=2
     )
+    hidden = live_one.client("alice").create_campaign(
+        "hidden", {}, tenant_id=source["tenant"], access="confidential"
+    )
+    assert "may not see it" in run("archive", "export", hidden["id"], "--out", out, *db, code=2)
     assert not out.exists()
     # a package whose content was changed after export is refused, nothing imported
     run("archive", "export", chain.campaign, "--out", out, *db, "--scope", "all")

@@ -745,6 +745,15 @@ def archive_export(
         cid = uuid.UUID(campaign)
     except ValueError:
         _fail(f"campaign {campaign!r} is not a UUID", 2)
+    camp = _run(broker.get_campaign, _system_actor(), cid)
+    from bigmap.store.access import can_see
+
+    if not can_see(actor, camp):
+        _fail(
+            f"campaign {cid} is {camp.access}: the scope '{scope}' may not see it "
+            "(use --scope all, or user:NAME for someone who may)",
+            2,
+        )
     try:
         res = _run(
             export_campaign,

@@ -839,6 +839,7 @@ def import_package(fair: Fair, path: Path) -> dict[str, Any]:
                 values["owner_id"] = uid(r["owner_id"])
                 values["tenant_id"] = tid(r["tenant_id"])
                 values["claimed_by"] = tid(r["claimed_by"])
+                values["claimed_by_user"] = uid(r.get("claimed_by_user"))
                 if parent and parent not in req_ids and s.get(m.Request, uuid.UUID(parent)) is None:
                     warnings.append(f"request {r['id']}: its parent {parent} is not in the package")
                     values["parent_id"] = None
