@@ -358,6 +358,11 @@ def test_public_campaign_withholds_what_it_holds_of_hidden_tiers(world, user):
         text = _text(r)
         assert world.mixed_secret not in text, f"{user} {path}: hidden data leaked"
         assert world.mixed_hidden not in text and world.mixed_hidden_result not in text
+    everything = world.get(
+        user, "GET", "/api/v1/sparql", params={"query": "SELECT ?s ?p ?o WHERE { ?s ?p ?o }"}
+    )
+    assert everything.status_code == 200 and f"urn:uuid:{cid}" in everything.text
+    assert world.mixed_secret not in everything.text and world.mixed_hidden not in everything.text
     events = world.get(user, "GET", f"/api/v1/campaigns/{cid}/events").json()
     assert [e["seq"] for e in events] == [1, 2]  # the withheld step keeps its place
     assert "redacted" in events[0]["data"] and events[1]["request_ids"] == [world.mixed_shown]

@@ -387,6 +387,35 @@ class Fair:
         b.tenants = self.tenants(all_tenants)
         return b
 
+    def campaign_events(
+        self, actor: Actor, campaign_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, list[dict[str, Any]]]:
+        """The steps of campaigns ``actor`` may see (steps about hidden rows withheld)."""
+        if not campaign_ids:
+            return {}
+        with self.db.read() as s:
+            rows = list(
+                s.scalars(
+                    select(m.CampaignEvent)
+                    .where(m.CampaignEvent.campaign_id.in_(campaign_ids))
+                    .order_by(m.CampaignEvent.campaign_id, m.CampaignEvent.seq)
+                )
+            )
+        out: dict[uuid.UUID, list[dict[str, Any]]] = {}
+        for ev in self.visible_events(actor, rows):
+            out.setdefault(ev.campaign_id, []).append(
+                {
+                    "id": ev.id,
+                    "campaign_id": ev.campaign_id,
+                    "seq": ev.seq,
+                    "kind": ev.kind,
+                    "data": ev.data,
+                    "request_ids": list(ev.request_ids or []),
+                    "created_at": ev.created_at,
+                }
+            )
+        return out
+
     def campaigns(self, actor: Actor) -> list[dict[str, Any]]:
         names = self.broker.user_names()
         return [

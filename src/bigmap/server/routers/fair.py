@@ -395,8 +395,12 @@ def store_graph(
         ).document
         for r in jsonable(b.result_with_files())
     ]
-    for c in fair.campaigns(actor):
-        docs.append(ld.campaign_jsonld(jsonable(c)).document)
+    camps = fair.campaigns(actor)
+    events = fair.campaign_events(actor, [c["id"] for c in camps])
+    for c in camps:
+        docs.append(
+            ld.campaign_jsonld(jsonable(c), events=jsonable(events.get(c["id"], []))).document
+        )
     return ld.to_graph(*docs)
 
 
