@@ -450,3 +450,10 @@ def test_jsonld_paths_and_bad_ids(live_one, figure):
     assert ctx["@context"]["ElectrolyticConductivity"].endswith(
         "EMMO_e6e7277a_1d40_4be5_a3a9_afd3da53d937"
     )
+
+
+def test_a_fault_of_the_metadata_check_never_costs_a_result(live_one):
+    from bigmap.server.routers.fair import metadata_check
+
+    errors, report = metadata_check(live_one.server.broker, {"method": "x"})  # no quantity
+    assert errors == [] and report["complete"] is None and "KeyError" in report["error"]

@@ -13,6 +13,7 @@ arriving result (``bigmap.store.fair.RESULT_CHECKS``).
 from __future__ import annotations
 
 import json
+import logging
 import re
 import tempfile
 import uuid
@@ -39,6 +40,7 @@ from bigmap.store.errors import Invalid, NotFound
 from bigmap.store.fair import RESULT_CHECKS, Fair, file_dict, jsonable, row_dict
 
 router = APIRouter(tags=["FAIR data"])
+log = logging.getLogger("bigmap.server.fair")
 
 JSONLD = "application/ld+json"
 TURTLE = "text/turtle"
@@ -521,7 +523,20 @@ def _where_loc(where: str) -> list[str | int]:
 
 def metadata_check(broker: Broker, info: dict[str, Any]) -> tuple[list[Any], dict[str, Any] | None]:
     """The minimum-metadata check of an arriving result (see ``bigmap.ontology.metadata``):
-    refuses it under a ``strict`` policy when something is missing."""
+    refuses it under a ``strict`` policy when something is missing. A fault of the check
+    itself never costs a result: it is logged and noted in the report."""
+    try:
+        return _metadata_check(broker, info)
+    except Exception as exc:
+        log.exception(
+            "the minimum-metadata check failed on %s/%s", info.get("quantity"), info.get("method")
+        )
+        return [], {"complete": None, "error": f"the check failed: {type(exc).__name__}: {exc}"}
+
+
+def _metadata_check(
+    broker: Broker, info: dict[str, Any]
+) -> tuple[list[Any], dict[str, Any] | None]:
     fair = fair_of(broker)
     policy = fair.policy(info["quantity"], info["method"])
     strictness = policy.strictness if policy else "report"
