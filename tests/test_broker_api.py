@@ -479,3 +479,25 @@ def test_campaign_events(alice, planner, live):
         bob.add_campaign_event(camp["id"], "proposal", {})
     with pytest.raises(ValidationFailed):
         alice.update_campaign(camp["id"], control="explode")
+
+
+def test_tenant_claims_show_only_visible_requests(live, alice, planner):
+    st = station(alice, uniq("private-station"))
+    req = alice.create_request(
+        "conductivity",
+        "two_electrode",
+        cond_params(),
+        tenant_id=planner["id"],
+        priority=1000,
+        access="confidential",
+    )
+    alice.claim(req["id"], st["id"])
+    mine = [c["request_id"] for c in alice.tenant(st["id"])["claims"]]
+    assert req["id"] in mine
+    with live.client("bob") as bob:
+        theirs = [
+            c["request_id"] for t in bob.tenants() if t["id"] == st["id"] for c in t["claims"]
+        ]
+        assert req["id"] not in theirs
+    alice.release(req["id"], st["id"])
+    alice.retract(req["id"])

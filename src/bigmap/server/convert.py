@@ -17,6 +17,7 @@ from bigmap.schemas.request import (
     ResultOut,
 )
 from bigmap.store import models as m
+from bigmap.store.access import Actor
 from bigmap.store.broker import Broker
 
 
@@ -132,9 +133,10 @@ def capability_out(c: m.Capability, providers: int = 0) -> CapabilityOut:
 
 
 def tenant_outs(
-    broker: Broker, tenants: list[m.Tenant], warnings: list[str] | None = None
+    broker: Broker, actor: Actor, tenants: list[m.Tenant], warnings: list[str] | None = None
 ) -> list[TenantOut]:
-    details = broker.tenant_details(tenants)
+    """Tenants as ``actor`` may see them (claims only on requests it may see)."""
+    details = broker.tenant_details(tenants, actor)
     return [
         TenantOut(
             id=t.id,

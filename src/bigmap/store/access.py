@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, true
+from sqlalchemy import and_, exists, func, literal, or_, select, true
+from sqlalchemy.dialects import postgresql
 
 from bigmap.schemas.common import AccessTier, Role, utcnow
 
@@ -50,16 +51,31 @@ def can_see(actor: Actor, obj: Any, now: datetime | None = None) -> bool:
     return bool(actor.groups & set(obj.access_groups or []))
 
 
-def visibility_clause(actor: Actor, model: Any) -> Any:
-    """SQL filter that keeps the rows ``actor`` may see. Restricted rows are all kept: their
-    group lists are JSON, so ``can_see`` sorts them after the query."""
+def visibility_clause(actor: Actor, model: Any, dialect: str | None = None) -> Any:
+    """SQL filter that keeps the rows ``actor`` may see.
+
+    With ``dialect`` ("sqlite" or "postgresql") the filter is exact: restricted rows are kept
+    when their embargo has ended or one of their JSON ``access_groups`` is the caller's.
+    Without it, every restricted row is kept and ``can_see`` must sort them afterwards.
+    """
     if actor.is_admin:
         return true()
-    return or_(
-        model.access == AccessTier.public.value,
-        model.owner_id == actor.user_id,
-        model.access == AccessTier.restricted.value,
+    restricted = model.access == AccessTier.restricted.value
+    conds = [model.access == AccessTier.public.value, model.owner_id == actor.user_id]
+    if dialect is None:
+        return or_(*conds, restricted)
+    conds.append(
+        and_(restricted, model.embargo_until.is_not(None), model.embargo_until <= utcnow())
     )
+    groups = sorted(actor.groups)
+    if groups:
+        if dialect == "postgresql":
+            overlap = func.jsonb_exists_any(model.access_groups, postgresql.array(groups))
+        else:
+            each = func.json_each(model.access_groups).table_valued("value")
+            overlap = exists(select(literal(1)).select_from(each).where(each.c.value.in_(groups)))
+        conds.append(and_(restricted, overlap))
+    return or_(*conds)
 
 
 # A reader with no account: what may go into a public export or archive.

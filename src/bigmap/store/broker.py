@@ -582,8 +582,11 @@ class Broker:
         with self.db.read() as s:
             return list(s.scalars(select(m.Tenant).order_by(m.Tenant.created_at)))
 
-    def tenant_details(self, tenants: list[m.Tenant]) -> dict[uuid.UUID, dict[str, Any]]:
-        """Owner names, what each provides, and the claims each holds now."""
+    def tenant_details(
+        self, tenants: list[m.Tenant], actor: Actor | None = None
+    ) -> dict[uuid.UUID, dict[str, Any]]:
+        """Owner names, what each provides, and (for ``actor``) the claims each holds now on
+        requests the actor may see."""
         ids = [t.id for t in tenants]
         out: dict[uuid.UUID, dict[str, Any]] = {
             t.id: {"provides": [], "claims": [], "owner": ""} for t in tenants
@@ -602,19 +605,26 @@ class Broker:
                 .where(m.TenantCapability.tenant_id.in_(ids))
             ):
                 out[tid]["provides"].append({"quantity": q, "method": meth, "limitations": limits})
-            for rid, tid, since, expires in s.execute(
-                select(
-                    m.Request.id,
-                    m.Request.claimed_by,
-                    m.Request.claimed_at,
-                    m.Request.lease_expires_at,
-                ).where(
-                    m.Request.status == RequestStatus.claimed.value, m.Request.claimed_by.in_(ids)
+            claimed = (
+                s.scalars(
+                    select(m.Request).where(
+                        m.Request.status == RequestStatus.claimed.value,
+                        m.Request.claimed_by.in_(ids),
+                        visibility_clause(actor, m.Request, self.db.engine.dialect.name),
+                    )
                 )
-            ):
-                out[tid]["claims"].append(
-                    {"request_id": str(rid), "since": since, "lease_expires_at": expires}
-                )
+                if actor is not None
+                else []
+            )
+            for req in claimed:
+                if can_see(actor, req):
+                    out[req.claimed_by]["claims"].append(
+                        {
+                            "request_id": str(req.id),
+                            "since": req.claimed_at,
+                            "lease_expires_at": req.lease_expires_at,
+                        }
+                    )
             names = dict(s.execute(select(m.User.id, m.User.name)).all())
         for t in tenants:
             out[t.id]["owner"] = names.get(t.owner_id, "")
@@ -847,7 +857,9 @@ class Broker:
     ) -> list[m.Request]:
         if status and RequestStatus.pending.value in status:
             self._expire_leases_throttled()
-        q = select(m.Request).where(visibility_clause(actor, m.Request))
+        q = select(m.Request).where(
+            visibility_clause(actor, m.Request, self.db.engine.dialect.name)
+        )
         if status:
             q = q.where(m.Request.status.in_(status))
         if quantity:
@@ -1638,7 +1650,7 @@ class Broker:
         offset: int = 0,
         newest_first: bool = False,
     ) -> list[m.Result]:
-        q = select(m.Result).where(visibility_clause(actor, m.Result))
+        q = select(m.Result).where(visibility_clause(actor, m.Result, self.db.engine.dialect.name))
         if quantity:
             q = q.where(m.Result.quantity == quantity)
         if method:
@@ -1759,7 +1771,7 @@ class Broker:
         with self.db.read() as s:
             rows = s.scalars(
                 select(m.Campaign)
-                .where(visibility_clause(actor, m.Campaign))
+                .where(visibility_clause(actor, m.Campaign, self.db.engine.dialect.name))
                 .order_by(m.Campaign.created_at.desc())
             )
             return [c for c in rows if can_see(actor, c)]

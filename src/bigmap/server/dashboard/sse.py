@@ -44,12 +44,12 @@ def fingerprint(broker: Broker, actor: Actor) -> dict[str, Any]:
     with broker.db.read() as s:
         req = s.execute(
             select(func.count(), func.max(m.Request.updated_at)).where(
-                visibility_clause(actor, m.Request)
+                visibility_clause(actor, m.Request, broker.db.engine.dialect.name)
             )
         ).one()
         res = s.execute(
             select(func.count(), func.max(m.Result.created_at)).where(
-                visibility_clause(actor, m.Result)
+                visibility_clause(actor, m.Result, broker.db.engine.dialect.name)
             )
         ).one()
     tenants = [

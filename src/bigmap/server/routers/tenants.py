@@ -20,8 +20,8 @@ router = APIRouter(prefix="/tenants", tags=["tenants"])
 
 
 @router.get("", response_model=list[TenantOut])
-def list_tenants(broker: BrokerDep, _: ActorDep) -> list[TenantOut]:
-    return tenant_outs(broker, broker.list_tenants())
+def list_tenants(broker: BrokerDep, actor: ActorDep) -> list[TenantOut]:
+    return tenant_outs(broker, actor, broker.list_tenants())
 
 
 @router.post("", response_model=TenantOut, status_code=201)
@@ -38,12 +38,12 @@ def register(
     if not created:
         response.status_code = 200
     notifier.notify()
-    return tenant_outs(broker, [tenant], warnings)[0]
+    return tenant_outs(broker, actor, [tenant], warnings)[0]
 
 
 @router.get("/{tenant_id}", response_model=TenantOut)
-def get_tenant(broker: BrokerDep, _: ActorDep, tenant_id: str) -> TenantOut:
-    return tenant_outs(broker, [broker.get_tenant(parse_id(tenant_id, "tenant"))])[0]
+def get_tenant(broker: BrokerDep, actor: ActorDep, tenant_id: str) -> TenantOut:
+    return tenant_outs(broker, actor, [broker.get_tenant(parse_id(tenant_id, "tenant"))])[0]
 
 
 class ActiveIn(BaseModel):
@@ -53,7 +53,9 @@ class ActiveIn(BaseModel):
 @router.patch("/{tenant_id}", response_model=TenantOut)
 def set_active(broker: BrokerDep, actor: ActorDep, tenant_id: str, body: ActiveIn) -> TenantOut:
     return tenant_outs(
-        broker, [broker.set_tenant_active(actor, parse_id(tenant_id, "tenant"), body.is_active)]
+        broker,
+        actor,
+        [broker.set_tenant_active(actor, parse_id(tenant_id, "tenant"), body.is_active)],
     )[0]
 
 
@@ -67,7 +69,7 @@ def heartbeat(
     tenant = broker.heartbeat(
         actor, parse_id(tenant_id, "tenant"), software.model_dump() if software else None
     )
-    return tenant_outs(broker, [tenant])[0]
+    return tenant_outs(broker, actor, [tenant])[0]
 
 
 @router.post(
