@@ -506,6 +506,7 @@ class Planner:
                 outlier_z=st.outlier_z,
                 sign=signs.get(output, 1.0),
                 seed=self.seed(step),
+                kernel=st.kernel,
             )
             h.outliers |= set(models[output].outliers)
         feas = self._feasibility(h, step)
@@ -734,7 +735,13 @@ class Planner:
                         **kwargs,
                     )
                 else:
-                    X, vals = optimize_acqf(acq_z, bounds, fixed_features=fixed or None, **kwargs)
+                    X, vals = optimize_acqf(
+                        acq_z,
+                        bounds,
+                        fixed_features=fixed or None,
+                        sequential=st.sequential,
+                        **kwargs,
+                    )
                 Xn = X.detach().numpy().reshape(-1, d)
                 v = vals.detach().reshape(-1).tolist() if vals is not None else [None]
                 acq_value = float(v[0]) if v and v[0] is not None else None

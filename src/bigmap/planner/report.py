@@ -169,6 +169,7 @@ def _refit(
         outlier_z=spec.strategy.outlier_z,
         sign=spec.objectives[0].sign,
         seed=planner.seed(st.step),
+        kernel=spec.strategy.kernel,
     )
     diffs = []
     for c in st.candidates:

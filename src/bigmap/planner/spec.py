@@ -296,6 +296,10 @@ class StrategySpec(_Model):
     raw_samples: int = Field(default=256, ge=16, le=100000)
     num_restarts: int = Field(default=6, ge=1, le=100)
     beta: float = Field(default=2.0, gt=0, description="qUCB exploration weight")
+    kernel: Literal["matern", "rbf"] = Field(default="rbf", description="GP kernel")
+    sequential: bool = Field(
+        default=False, description="build a batch greedily, one candidate at a time"
+    )
 
     @field_validator("name", mode="before")
     @classmethod
