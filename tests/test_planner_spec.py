@@ -281,3 +281,25 @@ def test_funnel_and_pool_specs(tmp_path: Path) -> None:
                 ],
             }
         )
+
+
+def test_shipped_example_matches_the_demo() -> None:
+    from importlib import resources
+
+    from bigmap.planner.demo import demo_spec, formulation_parameters
+
+    path = Path(str(resources.files("bigmap.planner") / "examples" / "conductivity.yaml"))
+    spec = load_spec(path)
+    demo = parse_spec(demo_spec(298.15, 60, 1))
+    assert (
+        spec.variables == demo.variables
+        and spec.measurements[0].outputs == demo.measurements[0].outputs
+    )
+    x = {"EC": 0.2, "PC": 0.1, "EMC": 0.7, "c_LiPF6": 1.0}
+    params = formulation_parameters(x, spec.context)
+    assert params["temperature"] == 298.15
+    assert abs(sum(c["fraction"] for c in params["formulation"]) - 1) < 1e-9
+    from bigmap.schemas.formulation import formulation_to_hte
+
+    r, c = formulation_to_hte(params["formulation"])
+    assert abs(r - 1 / 3) < 1e-6 and abs(c - 1.0) < 1e-6

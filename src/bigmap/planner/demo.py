@@ -61,8 +61,8 @@ def demo_spec(temperature: float, requests: int, seed: int) -> dict[str, Any]:
                 "type": "mixture",
                 "unit": "mass fraction",
                 "components": [
-                    {"name": "EC", "low": 0.0, "high": CYCLIC * (1 - R_MIN)},
-                    {"name": "PC", "low": CYCLIC * R_MIN, "high": CYCLIC},
+                    {"name": "EC", "low": 0.0, "high": round(CYCLIC * (1 - R_MIN), 6)},
+                    {"name": "PC", "low": round(CYCLIC * R_MIN, 6), "high": round(CYCLIC, 6)},
                     {"name": "EMC", "low": EMC, "high": EMC},
                 ],
             },
