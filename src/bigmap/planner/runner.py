@@ -500,8 +500,14 @@ class CampaignRunner:
         n = 0
         for p in list(self.h.pending):
             r = reqs.get(p.request_id)
-            if r is None:
-                continue
+            if r is None:  # beyond the listing's first 1000: ask for it alone
+                try:
+                    r = self.client.request(p.request_id)
+                except NotFoundError:
+                    r = {
+                        "status": "retracted",
+                        "status_info": {"last_error": {"message": "the request disappeared"}},
+                    }
             m = self.spec.measurement(p.capability)
             status = r["status"]
             if status not in TERMINAL:
