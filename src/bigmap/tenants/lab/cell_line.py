@@ -184,13 +184,17 @@ class EmulatedCycler(Instrument):
             return steps
 
         n_form = c.repetions_formation_cycle or 0
-        form = cycle(
-            c.c_rate_charge_formation or 0.1,
-            c.c_rate_discharge_formation or 0.1,
-            c.CV_I_cutoff_formation,
-            fvmax,
-            fvmin,
-            "formation",
+        form = (  # the formation parameters only matter (and are only checked) if it runs
+            cycle(
+                c.c_rate_charge_formation or 0.1,
+                c.c_rate_discharge_formation or 0.1,
+                c.CV_I_cutoff_formation,
+                fvmax,
+                fvmin,
+                "formation",
+            )
+            if n_form
+            else []
         )
         main = cycle(
             c.c_rate_charge or 1.0, c.c_rate_discharge or 1.0, c.CV_I_cutoff, vmax, vmin, "cycling"
