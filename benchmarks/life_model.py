@@ -197,7 +197,7 @@ cells (lives 150-2,300 cycles) with real manufacturing variation, real measureme
 temperature drift, features from cycles 10-100; these are emulated NMC811/graphite-SiOx cells
 (a single-particle model with SEI growth, partially reversible lithium plating and
 stress-driven loss of active material, rate constants accelerated for the emulator, lives of
-about 60-600 cycles, features from cycles 10-40) whose only variation is what the emulator
+about 70-400 cycles, features from cycles 10-40) whose only variation is what the emulator
 draws (log-normal rate constants, 1 % active material and area) plus 0.2 mV voltage noise. The
 emulated ageing is smooth and has a single dominant mechanism whose rate the early cycles
 reveal directly; real cells have knees, several interacting mechanisms and unmodelled
