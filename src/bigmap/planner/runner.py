@@ -500,7 +500,7 @@ class CampaignRunner:
         n = 0
         for p in list(self.h.pending):
             r = reqs.get(p.request_id)
-            if r is None:  # beyond the listing's first 1000: ask for it alone
+            if r is None:  # beyond the listing's first page: ask for it alone
                 try:
                     r = self.client.request(p.request_id)
                 except NotFoundError:

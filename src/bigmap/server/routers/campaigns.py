@@ -14,6 +14,7 @@ from bigmap.schemas.campaign import (
     CampaignOut,
     CampaignUpdate,
 )
+from bigmap.schemas.common import RequestStatus
 from bigmap.schemas.request import RequestOut
 from bigmap.server.convert import campaign_out, event_out, request_out
 from bigmap.server.deps import ActorDep, BrokerDep, NotifierDep, parse_id
@@ -107,7 +108,22 @@ async def events(
 
 
 @router.get("/{campaign_id}/requests", response_model=list[RequestOut])
-def requests(broker: BrokerDep, actor: ActorDep, campaign_id: str) -> list[RequestOut]:
+def requests(
+    broker: BrokerDep,
+    actor: ActorDep,
+    campaign_id: str,
+    status: list[RequestStatus] | None = Query(default=None),
+    limit: int = Query(default=10000, ge=1, le=100000),
+    offset: int = Query(default=0, ge=0),
+) -> list[RequestOut]:
+    """The campaign's requests, oldest first, optionally only those in some statuses."""
     cid = parse_id(campaign_id, "campaign")
     broker.get_campaign(actor, cid)
-    return [request_out(r) for r in broker.list_requests(actor, campaign_id=cid)]
+    rows = broker.list_requests(
+        actor,
+        campaign_id=cid,
+        status=[s.value for s in status] if status else None,
+        limit=limit,
+        offset=offset,
+    )
+    return [request_out(r) for r in rows]
