@@ -29,7 +29,10 @@ from bigmap.schemas.capability import finales_capability
 
 FINALES_RT_PER_S = 19.0
 FINALES_P99_S = 1.8
-EXAMPLE = Path(__file__).resolve().parents[1].parent / "shared/finales/examples/results/conductivity/two_electrode.json"
+EXAMPLE = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared/finales/examples/results/conductivity/two_electrode.json"
+)
 
 
 def load_example() -> tuple[dict, dict]:
@@ -43,13 +46,11 @@ def cpu_seconds(pid: int) -> float:
 
     total = 0.0
     pids = [pid]
-    try:
-        pids += [int(p) for p in open(f"/proc/{pid}/task/{pid}/children").read().split()]
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     for p in pids:
         with contextlib.suppress(OSError):
-            fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
 
@@ -102,58 +103,114 @@ def bench_backend(db_url: str, name: str, args) -> list[dict]:
         tokens = [server.user(f"lab{i}", "tenant") for i in range(args.clients)]
         tenants = []
         for i, tok in enumerate(tokens):
-            r = httpx.post(f"{server.url}/api/v1/tenants", headers={"Authorization": f"Bearer {tok}"}, json={
-                "name": f"station-{i}", "kind": "instrument",
-                "limitations": [{"quantity": "conductivity", "method": "two_electrode", "limitations": {}}]})
+            r = httpx.post(
+                f"{server.url}/api/v1/tenants",
+                headers={"Authorization": f"Bearer {tok}"},
+                json={
+                    "name": f"station-{i}",
+                    "kind": "instrument",
+                    "limitations": [
+                        {"quantity": "conductivity", "method": "two_electrode", "limitations": {}}
+                    ],
+                },
+            )
             r.raise_for_status()
             tenants.append(r.json()["id"])
 
         @contextlib.contextmanager
         def floor(i):
             with httpx.Client(base_url=server.url) as h:
+
                 def step():
                     for _ in range(3):
                         h.get("/api/v1/health").raise_for_status()
+
                 yield step
 
         @contextlib.contextmanager
         def native(i):
-            with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {tokens[i]}"}, timeout=60) as h:
+            with httpx.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {tokens[i]}"}, timeout=60
+            ) as h:
                 tid = tenants[i]
 
                 def step():
-                    r = h.post("/api/v1/requests", json={"quantity": "conductivity", "methods": ["two_electrode"],
-                                                         "parameters": {"two_electrode": params}, "tenant_id": tid})
+                    r = h.post(
+                        "/api/v1/requests",
+                        json={
+                            "quantity": "conductivity",
+                            "methods": ["two_electrode"],
+                            "parameters": {"two_electrode": params},
+                            "tenant_id": tid,
+                        },
+                    )
                     r.raise_for_status()
                     rid = r.json()["id"]
-                    h.post(f"/api/v1/requests/{rid}/claim", json={"tenant_id": tid}).raise_for_status()
-                    h.post("/api/v1/results", json={"request_id": rid, "tenant_id": tid, "data": data}).raise_for_status()
+                    h.post(
+                        f"/api/v1/requests/{rid}/claim", json={"tenant_id": tid}
+                    ).raise_for_status()
+                    h.post(
+                        "/api/v1/results", json={"request_id": rid, "tenant_id": tid, "data": data}
+                    ).raise_for_status()
+
                 yield step
 
         @contextlib.contextmanager
         def finales(i):
-            with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {tokens[i]}"}, timeout=60) as h:
+            with httpx.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {tokens[i]}"}, timeout=60
+            ) as h:
                 tid = tenants[i]
 
                 def step():
-                    r = h.post("/requests/", json={"quantity": "conductivity", "methods": ["two_electrode"],
-                                                   "parameters": {"two_electrode": params}, "tenant_uuid": tid})
+                    r = h.post(
+                        "/requests/",
+                        json={
+                            "quantity": "conductivity",
+                            "methods": ["two_electrode"],
+                            "parameters": {"two_electrode": params},
+                            "tenant_uuid": tid,
+                        },
+                    )
                     r.raise_for_status()
                     rid = r.json()
-                    h.post(f"/requests/{rid}/update_status/", params={"request_id": rid, "new_status": "reserved"}).raise_for_status()
-                    h.post("/results/", json={"data": data, "quantity": "conductivity", "method": ["two_electrode"],
-                                              "parameters": {"two_electrode": params}, "tenant_uuid": tid,
-                                              "request_uuid": rid}).raise_for_status()
+                    h.post(
+                        f"/requests/{rid}/update_status/",
+                        params={"request_id": rid, "new_status": "reserved"},
+                    ).raise_for_status()
+                    h.post(
+                        "/results/",
+                        json={
+                            "data": data,
+                            "quantity": "conductivity",
+                            "method": ["two_electrode"],
+                            "parameters": {"two_electrode": params},
+                            "tenant_uuid": tid,
+                            "request_uuid": rid,
+                        },
+                    ).raise_for_status()
+
                 yield step
 
-        for label, fn in (("HTTP floor (3x GET /health)", floor), ("native /api/v1", native), ("FINALES paths", finales)):
+        for label, fn in (
+            ("HTTP floor (3x GET /health)", floor),
+            ("native /api/v1", native),
+            ("FINALES paths", finales),
+        ):
             run_clients(args.clients, 3, fn)  # warm up
             cpu0 = cpu_seconds(server.proc.pid)
             wall, lat = run_clients(args.clients, args.requests, fn)
             cpu = cpu_seconds(server.proc.pid) - cpu0
-            rows.append({"backend": name, "api": label, "rt_per_s": len(lat) / wall,
-                         "p50_ms": 1000 * statistics.median(lat), "p99_ms": 1000 * percentile(lat, 0.99),
-                         "cpu_ms": 1000 * cpu / len(lat)})
+            rows.append(
+                {
+                    "backend": name,
+                    "api": label,
+                    "rt_per_s": len(lat) / wall,
+                    "p50_ms": 1000 * statistics.median(lat),
+                    "p99_ms": 1000 * percentile(lat, 0.99),
+                    "cpu_ms": 1000 * cpu / len(lat),
+                }
+            )
     return rows
 
 
@@ -186,16 +243,24 @@ def main() -> None:
                 continue
             with temporary_postgres_database() as url:
                 rows += bench_backend(url, "PostgreSQL", args)
-    print(f"\n{args.clients} concurrent clients x {args.requests} round trips (post, claim, result); "
-          f"{args.workers} server process(es)")
-    print(f"{'backend':<11} {'API':<28} {'rt/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/rt':>10} {'vs floor':>9} {'vs FINALES':>11}")
+    print(
+        f"\n{args.clients} concurrent clients x {args.requests} round trips (post, claim, result); "
+        f"{args.workers} server process(es)"
+    )
+    print(
+        f"{'backend':<11} {'API':<28} {'rt/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/rt':>10} {'vs floor':>9} {'vs FINALES':>11}"
+    )
     floors = {r["backend"]: r for r in rows if r["api"].startswith("HTTP floor")}
     for r in rows:
         floor = floors[r["backend"]]
-        print(f"{r['backend']:<11} {r['api']:<28} {r['rt_per_s']:>8.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['cpu_ms']:>10.2f} "
-              f"{r['rt_per_s'] / floor['rt_per_s']:>8.2f}x {r['rt_per_s'] / FINALES_RT_PER_S:>10.1f}x")
-    print(f"(FINALES 1.1.0: ~{FINALES_RT_PER_S:.0f} rt/s, p99 {FINALES_P99_S * 1000:.0f} ms at 8 clients; "
-          "target 20x with p99 < 100 ms)")
+        print(
+            f"{r['backend']:<11} {r['api']:<28} {r['rt_per_s']:>8.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['cpu_ms']:>10.2f} "
+            f"{r['rt_per_s'] / floor['rt_per_s']:>8.2f}x {r['rt_per_s'] / FINALES_RT_PER_S:>10.1f}x"
+        )
+    print(
+        f"(FINALES 1.1.0: ~{FINALES_RT_PER_S:.0f} rt/s, p99 {FINALES_P99_S * 1000:.0f} ms at 8 clients; "
+        "target 20x with p99 < 100 ms)"
+    )
 
 
 if __name__ == "__main__":

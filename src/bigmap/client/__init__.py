@@ -13,7 +13,7 @@ from bigmap.client.errors import (
     ValidationFailed,
 )
 from bigmap.client.http import BrokerClient
-from bigmap.client.runtime import JobContext, Tenant
+from bigmap.client.runtime import JobContext, Tenant, package_version
 
 __all__ = [
     "AuthError",
@@ -29,4 +29,5 @@ __all__ = [
     "Tenant",
     "TenantError",
     "ValidationFailed",
+    "package_version",
 ]

@@ -25,6 +25,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,14 @@ from bigmap.schemas.validation import json_path, validate
 log = logging.getLogger("bigmap.tenant")
 
 SchemaLike = type[BaseModel] | dict[str, Any] | None
+
+
+def package_version(dist: str) -> str:
+    """The installed version of a distribution, for a result's software record."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _schema_of(obj: SchemaLike) -> dict[str, Any] | None:

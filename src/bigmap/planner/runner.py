@@ -467,6 +467,9 @@ class CampaignRunner:
         v = self.rules.judge(o, self.h)
         if v is None:
             return
+        if v.kind == "advance" and not self.rules.affordable([self.rules.advance(o, v)], self.h):
+            # one decision per observation: a pass the budget cannot follow up is a reject
+            v = Verdict("reject", "passed, but the budget cannot pay the next tier", v.threshold)
         self.decisions[o.key] = v
         self._decision(
             {

@@ -48,6 +48,8 @@ from pydantic import (
     field_validator,
 )
 
+from bigmap.schemas.validation import json_path
+
 NAME = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 CAPABILITY = r"^[A-Za-z][A-Za-z0-9_\-]*/[A-Za-z][A-Za-z0-9_\-]*$"
 
@@ -60,16 +62,6 @@ class SpecError(ValueError):
         self.source = source
         head = f"invalid campaign specification{f' {source}' if source else ''}"
         super().__init__(head + ":\n" + "\n".join(f"  {p}: {m}" for p, m in errors))
-
-
-def _path(loc: tuple[Any, ...] | list[Any]) -> str:
-    out = "$"
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}"
-    return out
 
 
 class _Model(BaseModel):
@@ -594,7 +586,7 @@ def parse_spec(data: Any, source: str = "") -> CampaignSpec:
                     if isinstance(e.get("input"), dict)
                     else msg
                 )
-            errors.append((_path(loc), msg))
+            errors.append((json_path(loc), msg))
         raise SpecError(errors, source) from None
     errs = _check(spec)
     if errs:

@@ -53,13 +53,12 @@ from __future__ import annotations
 import io
 import math
 import os
-from importlib import metadata
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bigmap.client import CalculationFailed, InputError, JobContext, Tenant
+from bigmap.client import CalculationFailed, InputError, JobContext, Tenant, package_version
 
 # --------------------------------------------------------------------------- constants
 
@@ -233,20 +232,13 @@ class RedoxOutput(BaseModel):
 # --------------------------------------------------------------------------- tenant
 
 
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def _software() -> dict[str, Any]:
     return {
         "name": "tblite",
-        "version": _version("tblite"),
+        "version": package_version("tblite"),
         "method": "GFN2-xTB",
-        "rdkit": _version("rdkit"),
-        "ase": _version("ase"),
+        "rdkit": package_version("rdkit"),
+        "ase": package_version("ase"),
     }
 
 

@@ -20,34 +20,26 @@ on the Materials Project trajectory set, i.e. PBE/PBE+U energies) ship in the ch
 from __future__ import annotations
 
 import math
-from importlib import metadata
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bigmap.client import CalculationFailed, InputError, JobContext, Tenant
+from bigmap.client import CalculationFailed, InputError, JobContext, Tenant, package_version
 from bigmap.tenants.crystal import throughput
 from bigmap.tenants.crystal.structures import StructureRef, load, to_cif
 
 EV_PER_A2_TO_J_PER_M2 = 16.021766208  # 1 eV/Å^2 = 1.602176634e-19 J / 1e-20 m^2
 
 
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def _software() -> dict[str, Any]:
     return {
         "name": "chgnet",
-        "version": _version("chgnet"),
+        "version": package_version("chgnet"),
         "model": "CHGNet 0.3.0 pretrained weights",
-        "ase": _version("ase"),
-        "pymatgen": _version("pymatgen"),
-        "torch": _version("torch"),
+        "ase": package_version("ase"),
+        "pymatgen": package_version("pymatgen"),
+        "torch": package_version("torch"),
     }
 
 
