@@ -30,8 +30,8 @@ from bigmap.schemas.capability import finales_capability
 FINALES_RT_PER_S = 19.0
 FINALES_P99_S = 1.8
 EXAMPLE = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared/finales/examples/results/conductivity/two_electrode.json"
+    Path(__file__).resolve().parents[1]
+    / "tests/data/finales/examples/results/conductivity/two_electrode.json"
 )
 
 

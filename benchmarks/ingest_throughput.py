@@ -1,4 +1,4 @@
-"""Rows per second reading each file of ../shared/data/cycler_files with bigmap's readers,
+"""Rows per second reading each file of tests/data/cycler_files with bigmap's readers,
 against cellpy (1.0.3) reading the same file in the same run.
 
     python benchmarks/ingest_throughput.py [--repeat 3]
@@ -18,7 +18,7 @@ import time
 import warnings
 from pathlib import Path
 
-FILES = Path(__file__).resolve().parents[2] / "shared" / "data" / "cycler_files"
+FILES = Path(__file__).resolve().parents[1] / "tests" / "data" / "cycler_files"
 CELLPY_INSTRUMENT = {
     "biol.mpr": "biologics_mpr",
     "maccor_001.txt": "maccor_txt",

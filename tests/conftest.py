@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,14 @@ from bigmap.embedded import LocalBroker, postgres_available, temporary_postgres_
 from bigmap.schemas.common import Role
 from bigmap.store.access import Actor
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-FINALES = SHARED / "finales"
+# Test data kept in the repository, each folder with its licence and source note:
+# FINALES' example requests, results and tenants (MIT), real cycler exports (cellpy's test data, MIT).
+DATA = Path(__file__).resolve().parent / "data"
+FINALES = DATA / "finales"
+CYCLER_FILES = DATA / "cycler_files"
+# FINALES' 13 capability files, as they ship inside bigmap
+FINALES_CAPABILITIES = Path(str(resources.files("bigmap.schemas") / "finales" / "capabilities"))
+REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 

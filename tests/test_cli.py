@@ -11,7 +11,7 @@ import pytest
 
 from bigmap.embedded import LocalBroker
 from bigmap.store.db import head_revision
-from tests.conftest import FINALES
+from tests.conftest import FINALES, FINALES_CAPABILITIES, REPO
 
 
 def bigmap(
@@ -42,13 +42,10 @@ def test_operator_workflow(fresh_db_url):
     )
     assert role.returncode == 2
     assert "13" not in bigmap("capability", "list", db=db).stdout
-    added = bigmap("capability", "add", str(FINALES / "serialized_quantities"), db=db).stdout
+    added = bigmap("capability", "add", str(FINALES_CAPABILITIES), db=db).stdout
     assert added.count("added") == 13
     assert (
-        bigmap("capability", "add", str(FINALES / "serialized_quantities"), db=db).stdout.count(
-            "present"
-        )
-        == 13
+        bigmap("capability", "add", str(FINALES_CAPABILITIES), db=db).stdout.count("present") == 13
     )
     tid = bigmap(
         "tenant",
@@ -107,6 +104,6 @@ def test_worker_refuses_unknown_tenant_and_missing_token(tmp_path):
         capture_output=True,
         text=True,
         env=env,
-        cwd=str(FINALES.parents[1] / "main"),
+        cwd=str(REPO),
     )
     assert out.returncode == 2 and "no token" in out.stderr

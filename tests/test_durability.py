@@ -50,7 +50,15 @@ def test_sigkill_while_posting_loses_nothing(fresh_db_url, tmp_path):
         in_flight: dict[str, dict] = {}  # request id -> body whose answer never came
         lock = threading.Lock()
 
+        errors: list[BaseException] = []
+
         def poster(share: list[str]) -> None:
+            try:
+                post_all(share)
+            except BaseException as exc:  # surfaced below instead of hanging the test
+                errors.append(exc)
+
+        def post_all(share: list[str]) -> None:
             with BrokerClient(server.url, token, retries=0, timeout=10) as pc:
                 for i, rid in enumerate(share):
                     data = cond_result(0.5 + i * 1e-3)
@@ -71,7 +79,11 @@ def test_sigkill_while_posting_loses_nothing(fresh_db_url, tmp_path):
         ]
         for t in threads:
             t.start()
+        deadline = time.monotonic() + 120
         while len(acked) < N_REQUESTS // 4:
+            assert not errors, errors
+            assert any(t.is_alive() for t in threads), "the posters stopped early"
+            assert time.monotonic() < deadline, "the posters made no progress"
             time.sleep(0.01)
         server.kill()  # SIGKILL, mid-flight
         for t in threads:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import FINALES
+from tests.conftest import FINALES, FINALES_CAPABILITIES
 
 EXAMPLES = FINALES / "examples"
 VALID = {
@@ -386,7 +386,7 @@ def test_finales_capability_files_load_with_cli(tmp_path: Path):
             "bigmap.cli",
             "capability",
             "add",
-            str(FINALES / "serialized_quantities"),
+            str(FINALES_CAPABILITIES),
             "--db",
             db,
         ],

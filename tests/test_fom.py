@@ -23,12 +23,10 @@ from bigmap.analysis.fom import (
     q_of_v,
 )
 from bigmap.analysis.table import COLUMNS
+from tests.conftest import CYCLER_FILES
 
 DATA = Path(__file__).resolve().parent / "data"
-NEWARE = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared/data/cycler_files/nw_regular_export_ife_example.csv"
-)
+NEWARE = CYCLER_FILES / "nw_regular_export_ife_example.csv"
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bigmap.schemas import formulation as fm
+from tests.conftest import FINALES
 
-EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "finales" / "examples"
+EXAMPLES = FINALES / "examples"
 
 
 def test_identities_match_the_finales_examples():

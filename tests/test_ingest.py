@@ -1,4 +1,4 @@
-"""Readers of cycler files: the real exports in ../shared/data/cycler_files (written by real
+"""Readers of cycler files: the real exports in tests/data/cycler_files (written by real
 cyclers, cellpy's test data, MIT) and hand-written files in the published formats
 (tests/data), Parquet round trips, the CLI, and corrupt or truncated files."""
 
@@ -22,8 +22,9 @@ from bigmap.analysis import (
     read_cycler_file,
     read_parquet,
 )
+from tests.conftest import CYCLER_FILES  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cycler_files"
+SHARED = CYCLER_FILES
 DATA = Path(__file__).resolve().parent / "data"
 MACCOR = SHARED / "maccor_001.txt"
 NEWARE = SHARED / "nw_regular_export_ife_example.csv"

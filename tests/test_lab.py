@@ -27,18 +27,24 @@ from bigmap.tenants.lab.station import (
     read_peis,
 )
 from bigmap.tenants.lab.tenant import build_tenant
+from tests.conftest import CYCLER_FILES
+from tests.conftest import FINALES as FINALES_DATA
 
-FINALES = Path(__file__).resolve().parents[1].parent / "shared" / "finales" / "examples"
-NEWARE = FINALES.parents[1] / "data" / "cycler_files" / "nw_regular_export_ife_example.csv"
+FINALES = FINALES_DATA / "examples"
+NEWARE = CYCLER_FILES / "nw_regular_export_ife_example.csv"
 
 
 @pytest.fixture(scope="module")
 def lab(live_one):
-    """The virtual-lab worker serving the broker; yields (client, tenant id)."""
+    """The virtual-lab worker serving the broker; yields (client, tenant id). Its station has
+    no random faults: those are tested on their own (test_station_failures...)."""
     c = live_one.client("alice")
     stop = threading.Event()
+    lab_tenant = build_tenant(
+        station=EmulatedElectrolyteStation(config=StationConfig(fault_rate=0.0, bubble_rate=0.0))
+    )
     t = threading.Thread(
-        target=tenant.serve,
+        target=lab_tenant.serve,
         args=(c,),
         kwargs={"stop": stop, "install_signals": False, "poll": 1},
         daemon=True,

@@ -47,6 +47,7 @@ from __future__ import annotations
 import math
 import threading
 import uuid
+import zlib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -289,7 +290,8 @@ class EmulatedElectrolyteStation(Instrument):
         self.config = config or StationConfig()
         self.clock = EmulatedClock(self.config.time_scale)
         self.rng = np.random.default_rng(self.config.seed)
-        serial_rng = np.random.default_rng(abs(hash(serial)) % (2**32))
+        # a stable seed per serial number (str hashes change from one process to the next)
+        serial_rng = np.random.default_rng(zlib.crc32(serial.encode()))
         self._k_true = 100.0 * (1 + 0.02 * serial_rng.standard_normal())  # m^-1
         self._r_lead_true = 0.30
         self._t_now = 298.15
