@@ -7,7 +7,10 @@ native API and through the FINALES-compatible paths.
 Prints round trips per second, p50/p99 latency of a round trip, and the server's CPU time per
 round trip (from /proc: the figure least disturbed by other load on the machine), each
 against a baseline measured in the same run: the HTTP floor of the same server (three
-``GET /api/v1/health`` per round trip, no database work). PostgreSQL's own CPU is not counted. For scale:
+``GET /api/v1/health`` per round trip, no database work). PostgreSQL's own CPU is not counted.
+"client CPU" is the CPU time of this process (the httpx clients) per round trip: on a 2-core
+machine the clients share the cores with the server, so (server + client CPU) per round trip
+bounds the throughput from below what a server with cores of its own would reach. For scale:
 FINALES 1.1.0 was measured at about 19 round trips/s with a p99 of 1.8 s at 8 concurrent
 clients on this kind of machine (issue 2).
 """
@@ -198,9 +201,10 @@ def bench_backend(db_url: str, name: str, args) -> list[dict]:
             ("FINALES paths", finales),
         ):
             run_clients(args.clients, 3, fn)  # warm up
-            cpu0 = cpu_seconds(server.proc.pid)
+            cpu0, own0 = cpu_seconds(server.proc.pid), time.process_time()
             wall, lat = run_clients(args.clients, args.requests, fn)
             cpu = cpu_seconds(server.proc.pid) - cpu0
+            own = time.process_time() - own0  # this process: the clients
             rows.append(
                 {
                     "backend": name,
@@ -209,6 +213,7 @@ def bench_backend(db_url: str, name: str, args) -> list[dict]:
                     "p50_ms": 1000 * statistics.median(lat),
                     "p99_ms": 1000 * percentile(lat, 0.99),
                     "cpu_ms": 1000 * cpu / len(lat),
+                    "client_cpu_ms": 1000 * own / len(lat),
                 }
             )
     return rows
@@ -248,13 +253,13 @@ def main() -> None:
         f"{args.workers} server process(es)"
     )
     print(
-        f"{'backend':<11} {'API':<28} {'rt/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/rt':>10} {'vs floor':>9} {'vs FINALES':>11}"
+        f"{'backend':<11} {'API':<28} {'rt/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/rt':>10} {'client CPU':>10} {'vs floor':>9} {'vs FINALES':>11}"
     )
     floors = {r["backend"]: r for r in rows if r["api"].startswith("HTTP floor")}
     for r in rows:
         floor = floors[r["backend"]]
         print(
-            f"{r['backend']:<11} {r['api']:<28} {r['rt_per_s']:>8.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['cpu_ms']:>10.2f} "
+            f"{r['backend']:<11} {r['api']:<28} {r['rt_per_s']:>8.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['cpu_ms']:>10.2f} {r['client_cpu_ms']:>10.2f} "
             f"{r['rt_per_s'] / floor['rt_per_s']:>8.2f}x {r['rt_per_s'] / FINALES_RT_PER_S:>10.1f}x"
         )
     print(
