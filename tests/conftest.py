@@ -7,7 +7,12 @@ at 127.0.0.1:5432; they skip without it, except in CI (``CI=true``), where they 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -115,3 +120,32 @@ def _live(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Liv
         yield Live(server, tokens)
     finally:
         server.close()
+
+
+@contextlib.contextmanager
+def cli_worker(live: Live, name: str, user: str = "bob", timeout: float = 90) -> Iterator[dict]:
+    """``bigmap worker NAME`` as a user runs it (a child process with the broker's URL and a
+    token in its environment); yields its tenant once registered and alive, stops it with
+    SIGTERM and checks that it exits cleanly."""
+    env = {**os.environ, "BIGMAP_BROKER_URL": live.url, "BIGMAP_TOKEN": live.tokens[user]}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bigmap.cli", "worker", name, "--poll", "1"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with live.client(user) as c:
+            deadline = time.monotonic() + timeout
+            while not (mine := [t for t in c.tenants() if t["name"] == name and t["alive"]]):
+                assert proc.poll() is None, proc.communicate()[0]
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name} did not register")
+                time.sleep(0.2)
+        yield mine[0]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out

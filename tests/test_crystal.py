@@ -4,11 +4,6 @@ planner; bad structures."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -19,6 +14,7 @@ from bigmap.client import InputError, RequestFailed, ValidationFailed
 from bigmap.tenants.crystal import tenant, throughput
 from bigmap.tenants.crystal.library import LIBRARY, PAIRS, builtin
 from bigmap.tenants.crystal.structures import to_cif
+from tests.conftest import cli_worker
 
 warnings.filterwarnings("ignore")
 ROOT = Path(__file__).resolve().parents[1]
@@ -236,35 +232,8 @@ def test_strategies_agree():
 
 @pytest.fixture(scope="module")
 def worker(live_one):
-    env = {
-        **os.environ,
-        "BIGMAP_BROKER_URL": live_one.url,
-        "BIGMAP_TOKEN": live_one.tokens["bob"],
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bigmap.cli", "worker", "crystal-sim", "--poll", "1"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        with live_one.client("bob") as bob:
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                mine = [t for t in bob.tenants() if t["name"] == "crystal-sim" and t["alive"]]
-                if mine:
-                    break
-                assert proc.poll() is None, proc.communicate()[0]
-                time.sleep(0.2)
-            else:
-                raise TimeoutError("crystal-sim did not register")
+    with cli_worker(live_one, "crystal-sim", timeout=90):
         yield live_one
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out
 
 
 def test_through_the_broker(worker):

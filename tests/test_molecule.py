@@ -4,11 +4,6 @@ locally and through a broker with a real ``bigmap worker molecule-sim`` process.
 from __future__ import annotations
 
 import io
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +11,7 @@ from ase.io import read
 
 from bigmap.client import CalculationFailed, InputError, RequestFailed, ValidationFailed
 from bigmap.tenants.molecule import IPEA_SHIFT_EV, LI_ABSOLUTE_V, tenant
+from tests.conftest import cli_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMALDEHYDE = "C=O"
@@ -108,35 +104,8 @@ def test_bad_input_is_a_clear_failure(params, error, message):
 
 @pytest.fixture(scope="module")
 def worker(live_one):
-    env = {
-        **os.environ,
-        "BIGMAP_BROKER_URL": live_one.url,
-        "BIGMAP_TOKEN": live_one.tokens["bob"],
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bigmap.cli", "worker", "molecule-sim", "--poll", "1"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        with live_one.client("bob") as bob:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                mine = [t for t in bob.tenants() if t["name"] == "molecule-sim" and t["alive"]]
-                if mine:
-                    break
-                assert proc.poll() is None, proc.communicate()[0]
-                time.sleep(0.2)
-            else:
-                raise TimeoutError("molecule-sim did not register")
-        yield live_one, mine[0]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out
+    with cli_worker(live_one, "molecule-sim", timeout=60) as registered:
+        yield live_one, registered
 
 
 def test_through_the_broker(worker):
