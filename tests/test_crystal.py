@@ -5,7 +5,6 @@ planner; bad structures."""
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +16,6 @@ from bigmap.tenants.crystal.structures import to_cif
 from tests.conftest import cli_worker
 
 warnings.filterwarnings("ignore")
-ROOT = Path(__file__).resolve().parents[1]
 
 EXPECTED = {  # formula, space group number, atoms in the cell
     "LiFePO4": ("LiFePO4", 62, 28),

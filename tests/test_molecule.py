@@ -4,7 +4,6 @@ locally and through a broker with a real ``bigmap worker molecule-sim`` process.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 from ase.io import read
@@ -13,7 +12,6 @@ from bigmap.client import CalculationFailed, InputError, RequestFailed, Validati
 from bigmap.tenants.molecule import IPEA_SHIFT_EV, LI_ABSOLUTE_V, tenant
 from tests.conftest import cli_worker
 
-ROOT = Path(__file__).resolve().parents[1]
 FORMALDEHYDE = "C=O"
 
 
