@@ -27,7 +27,7 @@ def bigmap(
 
 
 @pytest.mark.parametrize("fresh_db_url", ["sqlite", "postgresql"], indirect=True)
-def test_operator_workflow(fresh_db_url):
+def test_operator_workflow(fresh_db_url, tmp_path):
     db = fresh_db_url
     assert "head" in bigmap("db", "upgrade", db=db).stdout
     assert bigmap("db", "current", db=db).stdout.strip() == head_revision()
@@ -66,6 +66,27 @@ def test_operator_workflow(fresh_db_url):
         check=False,
     )
     assert bad.returncode == 2 and "no user" in bad.stderr
+    bigmap("user", "add", "bob", "--password", "bob-password", db=db)
+    # a folder of tenant files: a line each; a broken file stops the lot before any is added
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"name": 3}')
+    refused = bigmap(
+        "tenant",
+        "add",
+        str(FINALES / "examples/tenants"),
+        str(broken),
+        "--owner",
+        "bob",
+        db=db,
+        check=False,
+    )
+    assert refused.returncode == 2 and "broken.json" in refused.stderr
+    assert "bob" not in bigmap("tenant", "list", db=db).stdout
+    lines = bigmap(
+        "tenant", "add", str(FINALES / "examples/tenants"), "--owner", "bob", db=db
+    ).stdout.splitlines()
+    assert len(lines) == 6 and all(uuid.UUID(line.split()[0]) for line in lines)
+    assert tid not in {line.split()[0] for line in lines}  # bob's own, not alice's
     token = bigmap("token", "create", "alice", db=db).stdout.strip()
     with LocalBroker(db) as server:
         r = httpx.get(

@@ -223,11 +223,12 @@ def capability_add(
     db: DbOpt = None,
 ) -> None:
     """Register capabilities from JSON files."""
-    from bigmap.schemas.capability import iter_capability_files, load_capability_file
+    from bigmap.schemas.capability import load_capability_file
+    from bigmap.schemas.common import json_files
 
     broker = _broker(db)
     actor = _system_actor()
-    for path in iter_capability_files(files):
+    for path in json_files(files):
         spec = _run(load_capability_file, path)
         row, created = _run(broker.add_capability, actor, spec, replace=replace)
         console.print(
@@ -245,21 +246,39 @@ def capability_list(db: DbOpt = None) -> None:
 
 @tenant_app.command("add")
 def tenant_add(
-    file: Annotated[
-        Path, typer.Argument(help="a tenant file (FINALES tenant files load as they are)")
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="tenant files or folders of them (FINALES tenant files load as they are)"
+        ),
     ],
-    owner: Annotated[str, typer.Option(help="the user the tenant belongs to")],
+    owner: Annotated[str, typer.Option(help="the user the tenants belong to")],
     db: DbOpt = None,
 ) -> None:
-    """Register a tenant and print its uuid."""
+    """Register tenants. One file prints its tenant's uuid; several print a line each: uuid,
+    name and file. All files are read and checked before any tenant is registered."""
+    from bigmap.schemas.common import json_files
     from bigmap.schemas.tenant import load_tenant_file
 
     broker = _broker(db)
-    spec = _run(load_tenant_file, file)
-    tenant, warnings, _ = _run(broker.register_tenant, _system_actor(), spec, owner=owner)
-    for w in warnings:
-        err.print(f"[yellow]warning:[/yellow] {w}")
-    print(tenant.id)
+    paths = list(json_files(files))
+
+    def load(path: Path):
+        try:
+            return load_tenant_file(path)
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+
+    specs = [_run(load, path) for path in paths]
+    for path, spec in zip(paths, specs, strict=True):
+        tenant, warnings, _ = _run(broker.register_tenant, _system_actor(), spec, owner=owner)
+        for w in warnings:
+            err.print(f"[yellow]warning:[/yellow] {w}")
+        print(
+            tenant.id
+            if len(files) == 1 and not files[0].is_dir()
+            else f"{tenant.id}  {tenant.name}  {path}"
+        )
 
 
 @tenant_app.command("list")

@@ -10,7 +10,6 @@ from BIG-MAP/FINALES2_schemas at 7da0935).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -61,14 +60,6 @@ class CapabilitySpec(BaseModel):
             "json_schema_result_output": self.result_schema,
             "is_active": self.is_active,
         }
-
-
-def iter_capability_files(paths: list[Path]) -> Iterator[Path]:
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*.json") if p.is_file())
-        else:
-            yield path
 
 
 def load_capability_file(path: Path) -> CapabilitySpec:
