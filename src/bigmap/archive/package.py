@@ -55,6 +55,22 @@ from bigmap.store.fair import Bundle, Fair, jsonable
 
 FORMAT = "bigmap-archive/1"
 
+# bigmap's terms in the crate's extended context (urn:bigmap:vocab: is bigmap's record-layer
+# namespace, see bigmap.ontology.vocab)
+CRATE_TERMS = {
+    "bigmapFormat": "urn:bigmap:vocab:archiveFormat",
+    "scope": "urn:bigmap:vocab:archiveScope",
+}
+PYTHON = {
+    "@id": "https://w3id.org/workflowhub/workflow-ro-crate#python",
+    "@type": "ComputerLanguage",
+    "name": "Python",
+    "alternateName": "Python 3",
+    "identifier": "https://www.python.org/",
+    "url": "https://www.python.org/",
+    "version": "3",
+}
+
 
 class ArchiveError(ValueError):
     """A package that cannot be written or read as it is (with the reason)."""
@@ -245,6 +261,78 @@ if __name__ == "__main__":
 # ----------------------------------------------------------------------------- export
 
 
+def _contact_entity(crate: Any, contact: str, of: str) -> Any:
+    """A ContactPoint: an e-mail address (``mailto:``) or a web page."""
+    is_url = contact.startswith(("https://", "http://"))
+    cid = (
+        "#contact-" + re.sub(r"[^A-Za-z0-9]+", "-", contact.split("://", 1)[1]).strip("-")
+        if is_url
+        else f"mailto:{contact}"
+    )
+    if crate.get(cid) is not None:
+        return crate.get(cid)
+    entity: dict[str, Any] = {
+        "@id": cid,
+        "@type": "ContactPoint",
+        "name": f"contact of {of}",
+        "contactType": "general enquiries",
+    }
+    entity["url" if is_url else "email"] = contact
+    return crate.add_jsonld(entity)
+
+
+def _organisation_entity(crate: Any, org: dict[str, Any], fallback_id: str) -> Any:
+    """An Organization: its ROR URL as ``@id`` when given (its ROR record then serves as
+    its URL and contact page), else a local id."""
+    ror = f"https://ror.org/{org['id']}" if org.get("id") else None
+    oid = ror or fallback_id
+    if crate.get(oid) is not None:
+        return crate.get(oid)
+    entity: dict[str, Any] = {"@id": oid, "@type": "Organization", "name": org["name"]}
+    contact = org.get("contact") or ror
+    if contact:
+        entity["url"] = contact if contact.startswith("http") else ror
+        if entity["url"] is None:
+            del entity["url"]
+        entity["contactPoint"] = _contact_entity(crate, contact, org["name"])
+    return crate.add_jsonld(entity)
+
+
+def _creator_entity(crate: Any, creator: dict[str, Any], index: int) -> Any:
+    """A creator (InvenioRDM ``person_or_org`` form) as an RO-Crate contextual entity: a
+    Person (its ORCID iD as ``@id`` when given) or an Organization, its affiliations as
+    Organization entities, its e-mail as a ContactPoint."""
+    p = creator["person_or_org"]
+    orcid = next(
+        (x["identifier"] for x in p.get("identifiers", []) if x["scheme"] == "orcid"), None
+    )
+    if p.get("type") == "organizational":
+        return _organisation_entity(
+            crate, {"name": p.get("name"), **creator}, f"#organization-{index + 1}"
+        )
+    pid = f"https://orcid.org/{orcid}" if orcid else f"#creator-{index + 1}"
+    if crate.get(pid) is not None:
+        return crate.get(pid)
+    entity: dict[str, Any] = {"@id": pid, "@type": "Person", "name": p.get("name")}
+    if p.get("given_name"):
+        entity["givenName"] = p["given_name"]
+    if p.get("family_name"):
+        entity["familyName"] = p["family_name"]
+    orgs = [
+        _organisation_entity(
+            crate,
+            aff,
+            "#organization-" + re.sub(r"[^A-Za-z0-9]+", "-", aff["name"]).strip("-").lower(),
+        )
+        for aff in creator.get("affiliations") or []
+    ]
+    if orgs:
+        entity["affiliation"] = orgs[0] if len(orgs) == 1 else orgs
+    if creator.get("contact"):
+        entity["contactPoint"] = _contact_entity(crate, creator["contact"], p.get("name", ""))
+    return crate.add_jsonld(entity)
+
+
 def manifest_of(b: Bundle, metadata: dict[str, Any]) -> dict[str, str]:
     """The object manifest that decides the version (see ``versioning``)."""
     out = {"metadata": versioning.content_hash(metadata)}
@@ -270,6 +358,7 @@ def export_campaign(
     data_licence: str = DEFAULT_DATA_LICENCE,
     code_licence: str = DEFAULT_CODE_LICENCE,
     creators: list[str] | None = None,
+    publisher: str | None = None,
     version: str | None = None,
     title: str | None = None,
     description: str | None = None,
@@ -278,7 +367,6 @@ def export_campaign(
 ) -> ExportResult:
     """Write the RO-Crate of a campaign as ``actor`` may see it; ``scope`` names that view
     (``all``, ``public``, ``user:NAME``) for the version history."""
-    from rocrate.model.person import Person
     from rocrate.rocrate import ROCrate
 
     from bigmap.ontology import campaign_jsonld, to_graph
@@ -288,6 +376,7 @@ def export_campaign(
     if version is not None and not re.fullmatch(r"\d+\.\d+\.\d+", version):
         raise ArchiveError(f"version {version!r} is not a semantic version (MAJOR.MINOR.PATCH)")
     parsed_creators = [invenio.parse_creator(c) for c in creators or []]
+    parsed_publisher = invenio.parse_organisation(publisher) if publisher else None
     b = fair.campaign_bundle(actor, campaign_id, contents=True, metadata_only=True)
     camp = b.campaign or {}
     if not parsed_creators:
@@ -316,6 +405,7 @@ def export_campaign(
         "code_licence": code_lic["id"],
         "creators": parsed_creators,
         "keywords": keywords,
+        **({"publisher": parsed_publisher} if parsed_publisher else {}),
     }
     manifest = manifest_of(b, descriptive)
     history = fair.archive_records(campaign_id, scope) if record else []
@@ -414,6 +504,7 @@ def export_campaign(
             embargo_until=camp.get("embargo_until"),
             sizes=sizes,
             formats=["application/zip", "application/ld+json", "application/vnd.apache.parquet"],
+            publisher=parsed_publisher["name"] if parsed_publisher else "BIG-MAP Archive",
             related=[
                 {
                     "identifier": f"urn:uuid:{camp['id']}",
@@ -437,12 +528,23 @@ def export_campaign(
         hashes["manifest-sha256.txt"] = _sha256(root / "manifest-sha256.txt")
 
         crate = ROCrate()
+        # bigmap's own terms: defined in an extended context (RO-Crate 1.3, "Extending
+        # RO-Crate"), so the descriptor stays valid compacted JSON-LD
+        crate.metadata.extra_terms.update(CRATE_TERMS)
         crate.name = title
         crate.description = description
         crate.root_dataset["version"] = version
         crate.keywords = keywords
         crate.datePublished = datetime.now(UTC).date().isoformat()
-        crate.root_dataset["identifier"] = f"urn:uuid:{camp['id']}"
+        crate.root_dataset["identifier"] = crate.add_jsonld(
+            {
+                "@id": f"#identifier-{camp['id']}",
+                "@type": "PropertyValue",
+                "name": "bigmap campaign id",
+                "propertyID": "https://www.rfc-editor.org/rfc/rfc9562",
+                "value": f"urn:uuid:{camp['id']}",
+            }
+        )
         crate.root_dataset["conditionsOfAccess"] = (
             f"bigmap access tier of the campaign: {camp.get('access')}; this package holds what "
             f"the view '{scope}' may see"
@@ -455,25 +557,32 @@ def export_campaign(
                         "@id": spdx_uri(lic["id"]),
                         "@type": "CreativeWork",
                         "name": lic["name"],
+                        "description": (
+                            f"{lic['name']} (SPDX {lic['id']}): the licence of this package's "
+                            + (
+                                "data and code"
+                                if data_lic["id"] == code_lic["id"]
+                                else "data"
+                                if lic is data_lic
+                                else "code"
+                            )
+                        ),
                         "identifier": lic["id"],
                         "url": lic["url"],
                     }
                 )
         crate.license = lic_entities[data_lic["id"]]
-        people = []
-        for i, c in enumerate(parsed_creators):
-            p = c["person_or_org"]
-            ident = next(
-                (x["identifier"] for x in p.get("identifiers", []) if x["scheme"] == "orcid"), None
-            )
-            pid = f"https://orcid.org/{ident}" if ident else f"#creator-{i + 1}"
-            props = {"name": p.get("name")}
-            if c.get("affiliations"):
-                props["affiliation"] = c["affiliations"][0]["name"]
-            people.append(crate.add(Person(crate, pid, properties=props)))
-        crate.creator = people
+        people = [_creator_entity(crate, c, i) for i, c in enumerate(parsed_creators)]
+        crate.root_dataset["creator"] = people[0] if len(people) == 1 else people
+        # the publisher named, else the creators publish the package themselves
+        crate.root_dataset["publisher"] = (
+            _organisation_entity(crate, parsed_publisher, "#publisher")
+            if parsed_publisher
+            else people[0]
+        )
         crate.root_dataset["bigmapFormat"] = FORMAT
         crate.root_dataset["scope"] = scope
+        python = crate.add_jsonld(dict(PYTHON))
         described = {
             "data/campaign.json": "the campaign: spec, summary, status, access tier",
             "data/events.json": "every step of the planner, in order",
@@ -510,7 +619,7 @@ def export_campaign(
             p = root / rel
             props: dict[str, Any] = {
                 "name": p.name,
-                "contentSize": p.stat().st_size,
+                "contentSize": str(p.stat().st_size),  # schema.org Text (RO-Crate 1.3)
                 "sha256": digest,
                 "encodingFormat": file_media.get(rel)
                 or media.get(p.suffix, "application/octet-stream"),
@@ -521,7 +630,7 @@ def export_campaign(
                 props["license"] = {"@id": spdx_uri(code_lic["id"])}
                 if rel.endswith(".py"):
                     props["@type"] = ["File", "SoftwareSourceCode"]
-                    props["programmingLanguage"] = "Python"
+                    props["programmingLanguage"] = python
             if rel.startswith("data/results/"):
                 props["about"] = {"@id": f"urn:uuid:{p.stem}"}
                 props["description"] = "a result: data, parameters, provenance, sha256"
