@@ -738,15 +738,36 @@ def archive_export(
     code_licence: Annotated[str, typer.Option(help="SPDX id of the code's licence")] = "MIT",
     creator: Annotated[
         list[str] | None,
-        typer.Option(help="'Family, Given [ORCID] (Affiliation)'; repeat for several"),
+        typer.Option(
+            help="'Family, Given [ORCID] <e-mail> (Affiliation [ROR id])', all but the name "
+            "optional; repeat for several"
+        ),
+    ] = None,
+    publisher: Annotated[
+        str | None,
+        typer.Option(
+            help="'Name [ROR id] <e-mail or URL>' of the publishing organisation (default: "
+            "the first creator)"
+        ),
     ] = None,
     version: Annotated[
         str | None, typer.Option(help="MAJOR.MINOR.PATCH (default: decided from the changes)")
     ] = None,
     title: Annotated[str | None, typer.Option(help="title of the package")] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="run the community's validators on the package (roc-validator, RO-Crate 1.3, "
+            "REQUIRED and RECOMMENDED; InvenioRDM's record schema; pyld on the JSON-LD) and "
+            "exit 1 if any has findings",
+        ),
+    ] = False,
 ) -> None:
     """Write a campaign's RO-Crate (data, raw files, Parquet tables, JSON-LD, licences,
-    creators, semantic version, sha256 of every file) and its InvenioRDM record beside it."""
+    creators, semantic version, sha256 of every file) and its InvenioRDM record beside it.
+    RO-Crate validators recommend an ORCID for every person, a ROR id for every organisation
+    and a contact (e-mail) for a creator or the publisher: ``--check`` names what is missing."""
     from bigmap.archive import ArchiveError, export_campaign
     from bigmap.server.routers.fair import fair_of
     from bigmap.store.access import PUBLIC_READER
@@ -784,11 +805,12 @@ def archive_export(
             data_licence=data_licence,
             code_licence=code_licence,
             creators=creator,
+            publisher=publisher,
             version=version,
             title=title,
             created_by="(command line)",
         )
-    except ArchiveError as exc:
+    except (ArchiveError, ValueError) as exc:
         _fail(str(exc), 2)
     c = res.counts
     console.print(
@@ -800,6 +822,20 @@ def archive_export(
         f"sha256 {res.sha256}"
     )
     console.print(f"InvenioRDM record: {res.invenio_path}")
+    if check:
+        from bigmap.archive.checks import check_package
+
+        verdicts = check_package(res.path)
+        for v in verdicts:
+            mark = "[green]PASS[/green]" if v.passed else "[red]FINDINGS[/red]"
+            console.print(f"{mark} {v.validator}: {v.summary}")
+            for f in v.findings[:50]:
+                where = f" [{f['entity']}]" if f.get("entity") else ""
+                console.print(f"    {f['level']}: {f['check']}: {f['message']}{where}", markup=False)
+            if len(v.findings) > 50:
+                console.print(f"    ... and {len(v.findings) - 50} more")
+        if not all(v.passed for v in verdicts):
+            raise typer.Exit(1)
 
 
 @archive_app.command("import")

@@ -1267,14 +1267,42 @@ def to_graph(*documents: dict[str, Any], labels: bool = True, parser: str = "big
         exp = expanders.get(id(ctx)) or expanders.setdefault(id(ctx), _Expander(ctx))
         exp.add(g, doc)
     if labels:
-        names = vocabulary().iri_labels
-        used = {o for o in g.objects() if isinstance(o, rdflib.URIRef)}
-        used |= set(g.predicates())
-        for iri in used:
-            label = names.get(str(iri))
-            if label:
-                g.add((iri, rdflib.SKOS.prefLabel, rdflib.Literal(label, lang="en")))
+        for t in label_triples(g):
+            g.add(t)
     return g
+
+
+_SHARED: dict[str, Any] = {}
+
+
+def graph_into(g: Any, document: dict[str, Any]) -> None:
+    """Add the triples of one of this module's documents to ``g`` (a named graph of a
+    store, say). The expander of bigmap's own context is built once and reused."""
+    ctx = document.get("@context")
+    if not isinstance(ctx, dict):
+        import rdflib
+
+        g += rdflib.Graph().parse(data=json.dumps(document, default=str), format="json-ld")
+        return
+    if ctx.get("@base") is None and ctx == _context():
+        exp = _SHARED.get("base") or _SHARED.setdefault("base", _Expander(ctx))
+        exp.seen = {}
+    else:
+        exp = _Expander(ctx)
+    exp.add(g, document)
+
+
+def label_triples(g: Any) -> list[tuple[Any, Any, Any]]:
+    """The skos:prefLabel of every EMMO term ``g`` uses (as BattINFO adds them)."""
+    import rdflib
+
+    names = vocabulary().iri_labels
+    used = {o for o in g.objects() if isinstance(o, rdflib.URIRef)} | set(g.predicates())
+    return [
+        (iri, rdflib.SKOS.prefLabel, rdflib.Literal(names[str(iri)], lang="en"))
+        for iri in used
+        if str(iri) in names
+    ]
 
 
 def to_turtle(*documents: dict[str, Any]) -> str:
