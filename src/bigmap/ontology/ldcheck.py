@@ -104,6 +104,23 @@ def dropped_keys(document: dict[str, Any]) -> list[str]:
     return [k for i, k in enumerate(ordered) if i not in kept]
 
 
+def _canonical_doubles(g: Any) -> Any:
+    """xsd:double literals in the canonical form JSON-LD 1.1 gives them (section 8.6 of the
+    API: 16 significant digits, ``%1.15E``), so that a double bigmap writes with all 17
+    digits and pyld's rounded one compare as the same triple."""
+    import re
+
+    import rdflib
+
+    out = rdflib.Graph(bind_namespaces="none")
+    for s, p, o in g:
+        if isinstance(o, rdflib.Literal) and o.datatype == rdflib.XSD.double:
+            text = re.sub(r"(\d)0*E\+?(-)?0*(\d)", r"\1E\2\3", f"{float(o):1.15E}")
+            o = rdflib.Literal(text, datatype=rdflib.XSD.double, normalize=False)
+        out.add((s, p, o))
+    return out
+
+
 def compare(document: dict[str, Any]) -> dict[str, list[str]]:
     """Where pyld and bigmap disagree on a document: ``dropped`` keys, triples
     ``only_pyld`` and ``only_bigmap`` (blank nodes matched by graph isomorphism). Empty
@@ -112,8 +129,8 @@ def compare(document: dict[str, Any]) -> dict[str, list[str]]:
 
     from bigmap.ontology.jsonld import to_graph
 
-    ours = to_graph(document, labels=False)
-    theirs = pyld_graph(document)
+    ours = _canonical_doubles(to_graph(document, labels=False))
+    theirs = _canonical_doubles(pyld_graph(document))
     both, only_ours, only_theirs = graph_diff(to_isomorphic(ours), to_isomorphic(theirs))
 
     def text(g: Any) -> list[str]:
