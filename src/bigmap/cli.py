@@ -831,7 +831,9 @@ def archive_export(
             console.print(f"{mark} {v.validator}: {v.summary}")
             for f in v.findings[:50]:
                 where = f" [{f['entity']}]" if f.get("entity") else ""
-                console.print(f"    {f['level']}: {f['check']}: {f['message']}{where}", markup=False)
+                console.print(
+                    f"    {f['level']}: {f['check']}: {f['message']}{where}", markup=False
+                )
             if len(v.findings) > 50:
                 console.print(f"    ... and {len(v.findings) - 50} more")
         if not all(v.passed for v in verdicts):
@@ -842,15 +844,45 @@ def archive_export(
 def archive_import(
     file: Annotated[Path, typer.Argument(help="a package written by 'bigmap archive export'")],
     db: DbOpt = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="where the package comes from; its owners become users NAME@SOURCE that "
+            "cannot log in (default: archive-<campaign id prefix>)"
+        ),
+    ] = None,
+    map_user: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map-user",
+            help="PACKAGE_USER=LOCAL_USER: records of that owner become the local user's; "
+            "repeat for several",
+        ),
+    ] = None,
 ) -> None:
-    """Restore a package into this database (its hashes checked first), with its ids and
-    access tiers; owners missing here are created as disabled users."""
+    """Restore a package into this database, as untrusted input: sizes bounded, hashes and
+    every record's schema checked first; owners stay foreign identities (NAME@SOURCE, which
+    cannot log in) unless mapped with --map-user; nothing attaches to records already here."""
     from bigmap.archive import ArchiveError, import_package
+    from bigmap.archive.package import Limits
     from bigmap.server.routers.fair import fair_of
 
+    mapping = {}
+    for item in map_user or []:
+        src, sep, local = item.partition("=")
+        if not sep or not src.strip() or not local.strip():
+            _fail(f"--map-user {item!r}: PACKAGE_USER=LOCAL_USER", 2)
+        mapping[src.strip()] = local.strip()
     broker = _broker(db)
     try:
-        out = _run(import_package, fair_of(broker), file)
+        out = _run(
+            import_package,
+            fair_of(broker),
+            file,
+            source=source,
+            user_map=mapping,
+            limits=Limits.from_settings(),
+        )
     except ArchiveError as exc:
         _fail(str(exc), 2)
     n = out["imported"]
@@ -858,6 +890,7 @@ def archive_import(
         f"campaign {out['campaign_id']}: "
         + ", ".join(f"{v} {k}" for k, v in n.items() if v)
         + (" (already present)" if out["already_present"] else "")
+        + f"; owners imported from '{out['source']}'"
     )
     for w in out["warnings"]:
         err.print(f"[yellow]warning:[/yellow] {w}")
