@@ -582,7 +582,7 @@ async def sparql_query(
         out = await run_in_threadpool(work)
     except QueryStopped as exc:
         if cancelled.is_set():
-            log.info("SPARQL query stopped: %s", exc.reason)
+            log.warning("SPARQL query stopped: %s", exc.reason)
             return Response(status_code=499)
         return _sparql_error(
             408,
