@@ -189,12 +189,12 @@ def run(
             return Answer(body, CONTENT_TYPE[chosen], kind, n, truncated)
         rows = []
         truncated = False
+        variables = list(result.vars or [])
         for row in result:
             if len(rows) >= limit:
                 truncated = True
                 break
-            rows.append(row.asdict())
-        variables = list(result.vars or [])
+            rows.append({v: row[v] for v in variables if row[v] is not None})
     except QueryError:
         raise
     except Exception as exc:

@@ -145,12 +145,15 @@ class GraphStore:
 
     def __init__(self, fair: Fair) -> None:
         import rdflib
-        from rdflib.plugins.stores.memory import Memory
 
         self.rdflib = rdflib
         self.fair = fair
         self.db = fair.db
-        self.mem = Memory()
+        # one set of triples; which records' graphs hold each triple is kept here (rdflib's
+        # context-aware stores are slower at exactly this, on every triple a query pulls)
+        self.triples = rdflib.Graph(bind_namespaces="none")
+        self.where: dict[Any, set[str]] = {}
+        self.members: dict[str, list[Any]] = {}
         self.lock = _RWLock()
         self.sync_lock = threading.Lock()
         self.marks: dict[str, Any] = {}  # graph id -> fingerprint of what it was rendered from
@@ -161,22 +164,38 @@ class GraphStore:
 
     # ------------------------------------------------------------------ writing
 
-    def _graph(self, graph_id: str) -> Any:
-        return self.rdflib.Graph(store=self.mem, identifier=self.rdflib.URIRef(graph_id))
+    def _add(self, graph_id: str, triples: Any) -> None:
+        held = self.members.setdefault(graph_id, [])
+        for t in triples:
+            graphs = self.where.get(t)
+            if graphs is None:
+                self.where[t] = {graph_id}
+                self.triples.add(t)
+                held.append(t)
+            elif graph_id not in graphs:
+                graphs.add(graph_id)
+                held.append(t)
 
     def _put(self, graph_id: str, docs: list[dict[str, Any]], mark: Any) -> None:
-        g = self._graph(graph_id)
-        self.mem.remove((None, None, None), context=g)
+        # rendered into a plain graph first (cheap), then added to the store in one go
+        tmp = self.rdflib.Graph(bind_namespaces="none")
         for doc in docs:
-            ld.graph_into(g, doc)
-        labels = self._graph(LABELS)
-        for t in ld.label_triples(g):
-            labels.add(t)
+            ld.graph_into(tmp, doc)
+        if graph_id in self.members:
+            self._drop(graph_id)
+        self._add(graph_id, tmp)
+        self._add(LABELS, ld.label_triples(tmp))
         self.marks[graph_id] = mark
         self.rendered += 1
 
     def _drop(self, graph_id: str) -> None:
-        self.mem.remove((None, None, None), context=self._graph(graph_id))
+        for t in self.members.pop(graph_id, []):
+            graphs = self.where.get(t)
+            if graphs is not None:
+                graphs.discard(graph_id)
+                if not graphs:
+                    del self.where[t]
+                    self.triples.remove(t)
         self.marks.pop(graph_id, None)
         self.refs.pop(graph_id, None)
 
@@ -415,7 +434,7 @@ class GraphStore:
         graphs, partial = self.visible(actor, sc)
         extra = self.extra(actor, partial)
         with self.lock.read():
-            store = VisibleStore(self.mem, graphs, extra, deadline, cancelled)
+            store = VisibleStore(self.triples.store, self.where, graphs, extra, deadline, cancelled)
             g = self.rdflib.Graph(store=store, bind_namespaces="none")
             for prefix, ns in ld.PREFIXES.items():
                 g.bind(prefix, ns, override=True)
@@ -438,12 +457,11 @@ def _make_visible_store() -> type:
         formula_aware = False
         graph_aware = False
 
-        def __init__(self, base, graphs, extra, deadline, cancelled) -> None:  # type: ignore[no-untyped-def]
+        def __init__(self, base, where, graphs, extra, deadline, cancelled) -> None:  # type: ignore[no-untyped-def]
             super().__init__()
-            import rdflib
-
             self.base = base
-            self.graphs = {rdflib.URIRef(g) for g in graphs}
+            self.where = where
+            self.names = {str(g) for g in graphs}
             self.extra = extra
             self.deadline = deadline
             self.cancelled = cancelled
@@ -457,12 +475,12 @@ def _make_visible_store() -> type:
 
         def triples(self, triple_pattern, context=None):  # type: ignore[no-untyped-def,override]
             self._check()
-            graphs = self.graphs
-            for triple, contexts in self.base.triples(triple_pattern, None):
+            graphs, where = self.names, self.where
+            for triple, _ in self.base.triples(triple_pattern, None):
                 self.pulled += 1
                 if not self.pulled & 1023:
                     self._check()
-                if any(c.identifier in graphs for c in contexts):
+                if not graphs.isdisjoint(where.get(triple, ())):
                     yield triple, iter(())
             for triple in self.extra.triples(triple_pattern):
                 yield triple, iter(())
@@ -497,10 +515,17 @@ def _make_visible_store() -> type:
 _VISIBLE: list[type] = []
 
 
-def VisibleStore(base: Any, graphs: set[str], extra: Any, deadline: Any, cancelled: Any) -> Any:  # noqa: N802
+def VisibleStore(  # noqa: N802
+    base: Any,
+    where: dict[Any, set[str]],
+    graphs: set[str],
+    extra: Any,
+    deadline: Any,
+    cancelled: Any,
+) -> Any:
     if not _VISIBLE:
         _VISIBLE.append(_make_visible_store())
-    return _VISIBLE[0](base, graphs, extra, deadline, cancelled)
+    return _VISIBLE[0](base, where, graphs, extra, deadline, cancelled)
 
 
 def store_of(fair: Fair) -> GraphStore:
