@@ -152,13 +152,24 @@ def run(url: str, n: int) -> None:
         print(f"{label} (answer: {rows})")
         print(f"  rebuild per query: {base[0]:.2f} s, {base[1]:.0f} MiB peak (baseline)")
         if label == "trivial ASK":
-            first = measure(stored(q))
-            gs2 = gs  # the first sync is paid once per server: reported once
+            # the first sync is paid once per server: timed on ``gs``, its memory (the whole
+            # store, kept) on a second store built under tracemalloc
+            t = time.perf_counter()
+            stored(q)()
+            first = time.perf_counter() - t
+            assert gs.rendered >= 2 * n
+            tracemalloc.start()
+            other = GraphStore(fair)
+            with other.view(bob) as g:
+                sparql.run(g, q)
+            kept, peak = (x / 2**20 for x in tracemalloc.get_traced_memory())
+            tracemalloc.stop()
+            del other
             print(
-                f"  store, first query (renders every record once): {first[0]:.2f} s, "
-                f"{first[1]:.0f} MiB peak: ratio {first[0] / base[0]:.2f}"
+                f"  store, first query (renders every record once): {first:.2f} s, "
+                f"{peak:.0f} MiB peak, {kept:.0f} MiB kept by the store: "
+                f"ratio {first / base[0]:.2f} time"
             )
-            assert gs2.rendered >= 2 * n
         walls = []
         for _ in range(5):
             t = time.perf_counter()

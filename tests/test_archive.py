@@ -374,6 +374,24 @@ def test_bad_input_is_refused_clearly(live_one, source, tmp_path):
 # ----------------------------------------------------------------------------- import as untrusted input
 
 
+@pytest.fixture(scope="module")
+def package(live_one, source, tmp_path_factory) -> Path:
+    """The source campaign exported whole (scope all), once."""
+    out = tmp_path_factory.mktemp("package") / "all.zip"
+    run(
+        "archive",
+        "export",
+        source["chain"].campaign,
+        "--out",
+        out,
+        "--db",
+        live_one.server.db_url,
+        "--scope",
+        "all",
+    )
+    return out
+
+
 def rewrite(src: Path, dst: Path, change: dict[str, object]) -> None:
     """A package with some members changed (bytes, or a function of the parsed JSON) and
     its manifest and RO-Crate hashes made to match: what a crafted package looks like."""
@@ -403,23 +421,12 @@ def rewrite(src: Path, dst: Path, change: dict[str, object]) -> None:
             z.writestr(n, b)
 
 
-def test_import_keeps_owners_foreign_and_never_attaches(live_one, source, tmp_path):
+def test_import_keeps_owners_foreign_and_never_attaches(source, package, tmp_path):
     """A crafted package: its users named like this broker's (admin, alice, bob), one of
     them an admin, and a public result on a confidential request of another user that
     exists here. Nothing of it may take over a local identity or a local record."""
     chain = source["chain"]
-    out = tmp_path / "all.zip"
-    run(
-        "archive",
-        "export",
-        chain.campaign,
-        "--out",
-        out,
-        "--db",
-        live_one.server.db_url,
-        "--scope",
-        "all",
-    )
+    out = package
     url = f"sqlite:///{tmp_path / 'target.db'}"
     run("db", "upgrade", "--db", url)
     dst = Database(url)
@@ -498,20 +505,9 @@ def test_import_keeps_owners_foreign_and_never_attaches(live_one, source, tmp_pa
         dst.dispose()
 
 
-def test_import_maps_users_only_when_asked(live_one, source, tmp_path):
+def test_import_maps_users_only_when_asked(source, package, tmp_path):
     chain = source["chain"]
-    out = tmp_path / "all.zip"
-    run(
-        "archive",
-        "export",
-        chain.campaign,
-        "--out",
-        out,
-        "--db",
-        live_one.server.db_url,
-        "--scope",
-        "all",
-    )
+    out = package
     url = f"sqlite:///{tmp_path / 'mapped.db'}"
     run("db", "upgrade", "--db", url)
     dst = Database(url)
@@ -534,20 +530,9 @@ def test_import_maps_users_only_when_asked(live_one, source, tmp_path):
         dst.dispose()
 
 
-def test_import_refuses_bombs_and_malformed_records(live_one, source, tmp_path):
+def test_import_refuses_bombs_and_malformed_records(source, package, tmp_path):
     chain = source["chain"]
-    out = tmp_path / "all.zip"
-    run(
-        "archive",
-        "export",
-        chain.campaign,
-        "--out",
-        out,
-        "--db",
-        live_one.server.db_url,
-        "--scope",
-        "all",
-    )
+    out = package
     url = f"sqlite:///{tmp_path / 'bombs.db'}"
     run("db", "upgrade", "--db", url)
     # a member of 64 MiB of zeros (about 64 kB packed): a zip bomb, refused before it is read

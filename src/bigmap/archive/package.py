@@ -1090,7 +1090,7 @@ def import_package(
     limits: Limits | None = None,
 ) -> dict[str, Any]:
     try:
-        return _import_package(fair, path, source=source, user_map=user_map, limits=limits)
+        return _import_package(fair, path, source, user_map, limits)
     except ArchiveError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -1099,12 +1099,7 @@ def import_package(
 
 
 def _import_package(
-    fair: Fair,
-    path: Path,
-    *,
-    source: str | None = None,
-    user_map: dict[str, str] | None = None,
-    limits: Limits | None = None,
+    fair: Fair, path: Path, source: str | None, user_map: dict | None, limits: Limits | None
 ) -> dict[str, Any]:
     """Restore a package into this database, treating it as untrusted input.
 
