@@ -1143,6 +1143,9 @@ class _Expander:
 
         self.rdflib = rdflib
         self.ctx = ctx
+        # rdflib's namespace attributes are slow to look up: once here
+        self.a, self.json_type = rdflib.RDF.type, rdflib.RDF.JSON
+        self.integer, self.double = rdflib.XSD.integer, rdflib.XSD.double
         self.base = ctx.get("@base") if isinstance(ctx.get("@base"), str) else None
         self.seen: dict[Any, str] = {}
         self.terms: dict[str, tuple[str, str | None]] = {}
@@ -1195,7 +1198,7 @@ class _Expander:
             self.seen[subject] = key
         types = obj.get("@type", [])
         for t in [types] if isinstance(types, str) else types:
-            g.add((subject, r.RDF.type, self.typed(t)))
+            g.add((subject, self.a, self.typed(t)))
         for key, value in obj.items():
             if key.startswith("@"):
                 continue
@@ -1211,7 +1214,7 @@ class _Expander:
         return subject
 
     def json_literal(self, value: Any) -> Any:
-        return self.rdflib.Literal(jcs(value), datatype=self.rdflib.RDF.JSON)
+        return self.rdflib.Literal(jcs(value), datatype=self.json_type)
 
     def value(self, g: Any, v: Any, kind: str | None) -> Any:
         r = self.rdflib
@@ -1232,11 +1235,11 @@ class _Expander:
             return r.Literal(v)
         if isinstance(v, float) and v.is_integer() and abs(v) < 1e21:
             # JSON-LD 1.1 (to RDF, 8.6): a number without a fractional part is an integer
-            return r.Literal(int(v), datatype=r.XSD.integer)
+            return r.Literal(int(v), datatype=self.integer)
         if isinstance(v, int):
-            return r.Literal(v, datatype=r.XSD.integer)
+            return r.Literal(v, datatype=self.integer)
         if isinstance(v, float):
-            return r.Literal(v, datatype=r.XSD.double)
+            return r.Literal(v, datatype=self.double)
         if kind == "@id":
             return r.URIRef(self.ref(str(v)))
         return r.Literal(str(v))
@@ -1293,11 +1296,12 @@ def graph_into(g: Any, document: dict[str, Any]) -> None:
 
 
 def label_triples(g: Any) -> list[tuple[Any, Any, Any]]:
-    """The skos:prefLabel of every EMMO term ``g`` uses (as BattINFO adds them)."""
+    """The skos:prefLabel of every EMMO term ``g`` (a graph, or a list of triples) uses (as
+    BattINFO adds them)."""
     import rdflib
 
     names = vocabulary().iri_labels
-    used = {o for o in g.objects() if isinstance(o, rdflib.URIRef)} | set(g.predicates())
+    used = {o for _, _, o in g if isinstance(o, rdflib.URIRef)} | {p for _, p, _ in g}
     return [
         (iri, rdflib.SKOS.prefLabel, rdflib.Literal(names[str(iri)], lang="en"))
         for iri in used

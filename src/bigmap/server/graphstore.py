@@ -151,7 +151,9 @@ class GraphStore:
         self.db = fair.db
         # one set of triples; which records' graphs hold each triple is kept here (rdflib's
         # context-aware stores are slower at exactly this, on every triple a query pulls)
-        self.triples = rdflib.Graph(bind_namespaces="none")
+        from rdflib.plugins.stores.memory import SimpleMemory
+
+        self.triples = SimpleMemory()
         self.where: dict[Any, set[str]] = {}
         self.members: dict[str, list[Any]] = {}
         self.lock = _RWLock()
@@ -170,21 +172,21 @@ class GraphStore:
             graphs = self.where.get(t)
             if graphs is None:
                 self.where[t] = {graph_id}
-                self.triples.add(t)
+                self.triples.add(t, None)
                 held.append(t)
             elif graph_id not in graphs:
                 graphs.add(graph_id)
                 held.append(t)
 
     def _put(self, graph_id: str, docs: list[dict[str, Any]], mark: Any) -> None:
-        # rendered into a plain graph first (cheap), then added to the store in one go
-        tmp = self.rdflib.Graph(bind_namespaces="none")
+        # rendered into a list first, then added to the store in one go
+        tmp = _Collect()
         for doc in docs:
             ld.graph_into(tmp, doc)
         if graph_id in self.members:
             self._drop(graph_id)
-        self._add(graph_id, tmp)
-        self._add(LABELS, ld.label_triples(tmp))
+        self._add(graph_id, tmp.items)
+        self._add(LABELS, ld.label_triples(tmp.items))
         self.marks[graph_id] = mark
         self.rendered += 1
 
@@ -195,7 +197,7 @@ class GraphStore:
                 graphs.discard(graph_id)
                 if not graphs:
                     del self.where[t]
-                    self.triples.remove(t)
+                    self.triples.remove(t, None)
         self.marks.pop(graph_id, None)
         self.refs.pop(graph_id, None)
 
@@ -434,11 +436,21 @@ class GraphStore:
         graphs, partial = self.visible(actor, sc)
         extra = self.extra(actor, partial)
         with self.lock.read():
-            store = VisibleStore(self.triples.store, self.where, graphs, extra, deadline, cancelled)
+            store = VisibleStore(self.triples, self.where, graphs, extra, deadline, cancelled)
             g = self.rdflib.Graph(store=store, bind_namespaces="none")
             for prefix, ns in ld.PREFIXES.items():
                 g.bind(prefix, ns, override=True)
             yield g
+
+
+class _Collect:
+    """Triples as the expander adds them, in a list (no graph needed)."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    def add(self, triple: Any) -> None:
+        self.items.append(triple)
 
 
 def _chunks(s: Any, model: Any, ids: list[Any], size: int = 500) -> Iterator[Any]:
