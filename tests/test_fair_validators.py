@@ -439,6 +439,7 @@ def test_sparql_store_follows_changes_and_hides_per_caller(live_one, world):
         f"/api/v1/access/results/{world['conductivity']['result']}",
         json={"access": "confidential"},
     )
+
     def subjects(text: str) -> set[str]:
         return {line.split("\t", 1)[0] for line in text.splitlines()[1:]}
 
