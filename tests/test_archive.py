@@ -23,11 +23,14 @@ from bigmap.archive.package import crate_graph, read_package
 from bigmap.cli import app as cli
 from bigmap.embedded import postgres_available, temporary_postgres_database
 from bigmap.ontology import shacl, to_graph
+from bigmap.schemas.common import Role
 from bigmap.store import models as m
 from bigmap.store.db import Database
 from tests.fair_probe import build_chain, probe_tenant
 
 ORCID = "0000-0002-1825-0097"  # ORCID's documented example iD
+ORCID_2 = "0000-0001-5109-3700"  # another of ORCID's documented examples
+ROR = "02en5vm52"  # Sorbonne Université in the Research Organization Registry
 runner = CliRunner()
 
 
@@ -145,11 +148,17 @@ def test_export_is_a_valid_crate_with_semantics_tables_and_record(live_one, sour
         "--scope",
         "all",
         "--creator",
-        f"Curie, Marie [{ORCID}] (Sorbonne)",
+        f"Curie, Marie [{ORCID}] <marie@example.org> (Sorbonne Université [{ROR}])",
         "--creator",
-        "Lab Robot",
+        f"Lab, Robot [{ORCID_2}]",
+        "--check",
     )
     assert "version 1.0.0" in text and "SHACL conforms" in text
+    # the community's validators, run offline, as a data steward would before publishing
+    assert "PASS roc-validator: profile ro-crate-1.3, levels REQUIRED+RECOMMENDED" in text
+    assert "no findings" in text and "FINDINGS" not in text
+    assert "PASS InvenioRDM record schema: local://records/record-v6.0.0.json: valid" in text
+    assert "PASS JSON-LD (pyld against bigmap's expander)" in text
     pkg = read_package(out)  # every file checked against the manifest and the crate's sha256
     crate = pkg["crate"]
     g = crate_graph(crate)
@@ -165,7 +174,8 @@ def test_export_is_a_valid_crate_with_semantics_tables_and_record(live_one, sour
         for rel, entity in entities.items():
             if rel in names and rel != "ro-crate-metadata.json":
                 assert entity["sha256"] == hashlib.sha256(z.read(rel)).hexdigest(), rel
-                assert entity["contentSize"] == len(z.read(rel))
+                assert entity["contentSize"] == str(len(z.read(rel)))
+                assert entity["encodingFormat"]
         assert f"files/{chain.result}/{chain.file}/archive.csv" in names
         assert chain.secret.encode() in z.read(f"files/{chain.result}/{chain.file}/archive.csv")
         table = pd.read_parquet(io.BytesIO(z.read("tables/results.parquet")))
@@ -191,7 +201,7 @@ def test_export_is_a_valid_crate_with_semantics_tables_and_record(live_one, sour
     assert md["creators"][0]["person_or_org"]["identifiers"] == [
         {"scheme": "orcid", "identifier": ORCID}
     ]
-    assert md["creators"][0]["affiliations"] == [{"name": "Sorbonne"}]
+    assert md["creators"][0]["affiliations"] == [{"name": "Sorbonne Université", "id": ROR}]
     assert rec["access"] == {"record": "public", "files": "public"}
 
 
@@ -213,13 +223,38 @@ def test_round_trip_into_another_database_loses_nothing(live_one, source, tmp_pa
 
     def check(url: str) -> None:
         run("db", "upgrade", "--db", url)
-        text = run("archive", "import", out, "--db", url)
-        assert "created disabled" in text
+        text = run("archive", "import", out, "--db", url, "--source", "lab-one")
+        assert "imported from 'lab-one'" in text
         src, dst = Database(live_one.server.db_url), Database(url)
         try:
             a, b = tree(src, chain.campaign), tree(dst, chain.campaign)
+            # the owners are foreign identities here: NAME@lab-one, who cannot log in
+            names_a = {u["id"]: u["name"] for u in a["users"]}
+            names_b = {u["id"]: u["name"] for u in b["users"]}
+            assert {f"{n}@lab-one" for n in names_a.values()} == set(names_b.values())
+            with dst.read() as s:
+                for u in s.scalars(select(m.User)):
+                    assert u.disabled and u.role == "observer" and u.imported_from == "lab-one"
+                    assert u.password_hash.startswith("!")
+            rename = {i: f"{n}@lab-one" for i, n in names_a.items()}
+            by_name = {n: i for i, n in names_b.items()}
+
+            def same_owner(rows_a, rows_b, keys=("owner_id", "user_id", "claimed_by_user")):
+                out = []
+                for r in rows_a:
+                    r = dict(r)
+                    for k in keys:
+                        if r.get(k) in rename:
+                            r[k] = by_name[rename[r[k]]]
+                    out.append(r)
+                return sorted(out, key=lambda d: json.dumps(d, sort_keys=True, default=str))
+
             for table in a:
-                assert a[table] == b[table], f"{table} differs after the round trip"
+                if table == "users":
+                    continue
+                assert same_owner(a[table], b[table]) == b[table], (
+                    f"{table} differs after the round trip"
+                )
             assert len(a["requests"]) == 5 and len(a["files"]) == 2 and len(a["events"]) == 3
             assert any(r["amends"] for r in a["results"])
             # importing again changes nothing
@@ -334,3 +369,200 @@ def test_bad_input_is_refused_clearly(live_one, source, tmp_path):
     finally:
         dst.dispose()
     assert Path(out).exists()
+
+
+# ----------------------------------------------------------------------------- import as untrusted input
+
+
+@pytest.fixture(scope="module")
+def package(live_one, source, tmp_path_factory) -> Path:
+    """The source campaign exported whole (scope all), once."""
+    out = tmp_path_factory.mktemp("package") / "all.zip"
+    run(
+        "archive",
+        "export",
+        source["chain"].campaign,
+        "--out",
+        out,
+        "--db",
+        live_one.server.db_url,
+        "--scope",
+        "all",
+    )
+    return out
+
+
+def rewrite(src: Path, dst: Path, change: dict[str, object]) -> None:
+    """A package with some members changed (bytes, or a function of the parsed JSON) and
+    its manifest and RO-Crate hashes made to match: what a crafted package looks like."""
+    with zipfile.ZipFile(src) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    for name, new in change.items():
+        if callable(new):
+            members[name] = json.dumps(new(json.loads(members[name]))).encode()
+        else:
+            members[name] = new  # type: ignore[assignment]
+    digests = {
+        n: hashlib.sha256(b).hexdigest()
+        for n, b in members.items()
+        if n not in ("manifest-sha256.txt", "ro-crate-metadata.json")
+    }
+    members["manifest-sha256.txt"] = "".join(
+        f"{h}  {n}\n" for n, h in sorted(digests.items())
+    ).encode()
+    digests["manifest-sha256.txt"] = hashlib.sha256(members["manifest-sha256.txt"]).hexdigest()
+    crate = json.loads(members["ro-crate-metadata.json"])
+    for e in crate["@graph"]:
+        if e.get("@id") in digests:
+            e["sha256"] = digests[e["@id"]]
+    members["ro-crate-metadata.json"] = json.dumps(crate).encode()
+    with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, b in members.items():
+            z.writestr(n, b)
+
+
+def test_import_keeps_owners_foreign_and_never_attaches(source, package, tmp_path):
+    """A crafted package: its users named like this broker's (admin, alice, bob), one of
+    them an admin, and a public result on a confidential request of another user that
+    exists here. Nothing of it may take over a local identity or a local record."""
+    chain = source["chain"]
+    out = package
+    url = f"sqlite:///{tmp_path / 'target.db'}"
+    run("db", "upgrade", "--db", url)
+    dst = Database(url)
+    from bigmap.store.broker import Broker
+    from bigmap.store.security import verify_password
+
+    target = Broker(dst)
+    local_admin = target.create_user("admin", "local-admin-password", Role.admin)
+    target.create_user("bob", "bob-local-password")
+    try:
+        bob = target.actor_for_user("bob")
+        # bob's confidential request exists here; the package's result claims it
+        bob_req = uuid.uuid4()
+        with dst.write() as s:
+            s.add(
+                m.Request(
+                    id=bob_req,
+                    quantity="fair_probe",
+                    methods=["manual"],
+                    parameters={"manual": {"x": 1}},
+                    status="pending",
+                    owner_id=bob.user_id,
+                    access="confidential",
+                )
+            )
+
+        def users(rows):
+            for u in rows:
+                u["role"] = "admin"
+            rows.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "name": "admin",
+                    "role": "admin",
+                    "created_at": "2026-01-01T00:00:00+00:00",
+                }
+            )
+            return rows
+
+        crafted = tmp_path / "crafted.zip"
+        rid = chain.child_result
+        rewrite(
+            out,
+            crafted,
+            {
+                "data/users.json": users,
+                f"data/results/{rid}.json": lambda r: {**r, "request_id": str(bob_req)},
+            },
+        )
+        text = run("archive", "import", crafted, "--db", url, "--source", "evil", code=2)
+        assert "exists here and is not in the package" in text and str(bob_req) in text
+        with dst.read() as s:
+            assert s.scalar(select(m.Campaign)) is None
+            assert s.scalar(select(m.Result)) is None
+            assert {u.name for u in s.scalars(select(m.User))} == {"admin", "bob"}
+        # without the attack on bob's request, the package imports, owners foreign
+        crafted2 = tmp_path / "crafted2.zip"
+        rewrite(out, crafted2, {"data/users.json": users})
+        run("archive", "import", crafted2, "--db", url, "--source", "evil")
+        with dst.read() as s:
+            imported = {u.name: u for u in s.scalars(select(m.User)) if u.imported_from}
+            assert set(imported) >= {"admin@evil", "alice@evil"}
+            for u in imported.values():
+                assert u.disabled and u.role == "observer"
+                assert not verify_password(u.password_hash, "")
+            admin_row = s.scalar(select(m.User).where(m.User.name == "admin"))
+            assert admin_row.id == local_admin.id and admin_row.imported_from is None
+            owners = {r.owner_id for r in s.scalars(select(m.Request))} - {bob.user_id}
+            assert owners <= {u.id for u in imported.values()}
+            assert s.get(m.Request, bob_req).access == "confidential"
+        # the local admin cannot be reached through the package
+        assert "no user 'nobody'" in run(
+            "archive", "import", out, "--db", url, "--map-user", "nobody=bob", code=2
+        ).replace('"', "'")
+    finally:
+        dst.dispose()
+
+
+def test_import_maps_users_only_when_asked(source, package, tmp_path):
+    chain = source["chain"]
+    out = package
+    url = f"sqlite:///{tmp_path / 'mapped.db'}"
+    run("db", "upgrade", "--db", url)
+    dst = Database(url)
+    from bigmap.store.broker import Broker
+
+    alice = Broker(dst).create_user("alice-here", "alice-here-password")
+    try:
+        assert "PACKAGE_USER=LOCAL_USER" in run(
+            "archive", "import", out, "--db", url, "--map-user", "alice", code=2
+        )
+        assert "no local user 'nobody'" in run(
+            "archive", "import", out, "--db", url, "--map-user", "alice=nobody", code=2
+        )
+        run("archive", "import", out, "--db", url, "--map-user", "alice=alice-here")
+        with dst.read() as s:
+            camp = s.get(m.Campaign, uuid.UUID(chain.campaign))
+            assert camp.owner_id == alice.id
+            assert s.get(m.Request, uuid.UUID(chain.request)).owner_id == alice.id
+    finally:
+        dst.dispose()
+
+
+def test_import_refuses_bombs_and_malformed_records(source, package, tmp_path):
+    chain = source["chain"]
+    out = package
+    url = f"sqlite:///{tmp_path / 'bombs.db'}"
+    run("db", "upgrade", "--db", url)
+    # a member of 64 MiB of zeros (about 64 kB packed): a zip bomb, refused before it is read
+    bomb = tmp_path / "bomb.zip"
+    rewrite(out, bomb, {"data/padding.bin": bytes(64 << 20)})
+    assert "zip bomb" in run("archive", "import", bomb, "--db", url, code=2)
+    # a request without its quantity, a result with a bad owner id, a missing users file
+    broken = tmp_path / "broken.zip"
+
+    def drop_quantity(rows):
+        del rows[0]["quantity"]
+        return rows
+
+    rewrite(out, broken, {"data/requests.json": drop_quantity})
+    text = run("archive", "import", broken, "--db", url, code=2)
+    assert "data/requests.json[0]: request" in text and "'quantity' is a required" in text
+    rewrite(out, broken, {f"data/results/{chain.result}.json": lambda r: {**r, "owner_id": 7}})
+    text = run("archive", "import", broken, "--db", url, code=2)
+    assert f"data/results/{chain.result}.json: result record {chain.result}: owner_id" in text
+    rewrite(out, broken, {"data/users.json": lambda rows: {"not": "a list"}})
+    assert "data/users.json: expected a list of user records" in run(
+        "archive", "import", broken, "--db", url, code=2
+    )
+    rewrite(out, broken, {"data/events.json": b"[[[[" * 5000})
+    assert "data/events.json: not valid JSON" in run(
+        "archive", "import", broken, "--db", url, code=2
+    )
+    dst = Database(url)
+    try:
+        with dst.read() as s:
+            assert s.scalar(select(m.Campaign)) is None and s.scalar(select(m.User)) is None
+    finally:
+        dst.dispose()

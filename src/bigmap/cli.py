@@ -738,15 +738,36 @@ def archive_export(
     code_licence: Annotated[str, typer.Option(help="SPDX id of the code's licence")] = "MIT",
     creator: Annotated[
         list[str] | None,
-        typer.Option(help="'Family, Given [ORCID] (Affiliation)'; repeat for several"),
+        typer.Option(
+            help="'Family, Given [ORCID] <e-mail> (Affiliation [ROR id])', all but the name "
+            "optional; repeat for several"
+        ),
+    ] = None,
+    publisher: Annotated[
+        str | None,
+        typer.Option(
+            help="'Name [ROR id] <e-mail or URL>' of the publishing organisation (default: "
+            "the first creator)"
+        ),
     ] = None,
     version: Annotated[
         str | None, typer.Option(help="MAJOR.MINOR.PATCH (default: decided from the changes)")
     ] = None,
     title: Annotated[str | None, typer.Option(help="title of the package")] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="run the community's validators on the package (roc-validator, RO-Crate 1.3, "
+            "REQUIRED and RECOMMENDED; InvenioRDM's record schema; pyld on the JSON-LD) and "
+            "exit 1 if any has findings",
+        ),
+    ] = False,
 ) -> None:
     """Write a campaign's RO-Crate (data, raw files, Parquet tables, JSON-LD, licences,
-    creators, semantic version, sha256 of every file) and its InvenioRDM record beside it."""
+    creators, semantic version, sha256 of every file) and its InvenioRDM record beside it.
+    RO-Crate validators recommend an ORCID for every person, a ROR id for every organisation
+    and a contact (e-mail) for a creator or the publisher: ``--check`` names what is missing."""
     from bigmap.archive import ArchiveError, export_campaign
     from bigmap.server.routers.fair import fair_of
     from bigmap.store.access import PUBLIC_READER
@@ -784,11 +805,12 @@ def archive_export(
             data_licence=data_licence,
             code_licence=code_licence,
             creators=creator,
+            publisher=publisher,
             version=version,
             title=title,
             created_by="(command line)",
         )
-    except ArchiveError as exc:
+    except (ArchiveError, ValueError) as exc:
         _fail(str(exc), 2)
     c = res.counts
     console.print(
@@ -800,21 +822,67 @@ def archive_export(
         f"sha256 {res.sha256}"
     )
     console.print(f"InvenioRDM record: {res.invenio_path}")
+    if check:
+        from bigmap.archive.checks import check_package
+
+        verdicts = check_package(res.path)
+        for v in verdicts:
+            mark = "[green]PASS[/green]" if v.passed else "[red]FINDINGS[/red]"
+            console.print(f"{mark} {v.validator}: {v.summary}")
+            for f in v.findings[:50]:
+                where = f" [{f['entity']}]" if f.get("entity") else ""
+                console.print(
+                    f"    {f['level']}: {f['check']}: {f['message']}{where}", markup=False
+                )
+            if len(v.findings) > 50:
+                console.print(f"    ... and {len(v.findings) - 50} more")
+        if not all(v.passed for v in verdicts):
+            raise typer.Exit(1)
 
 
 @archive_app.command("import")
 def archive_import(
     file: Annotated[Path, typer.Argument(help="a package written by 'bigmap archive export'")],
     db: DbOpt = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="where the package comes from; its owners become users NAME@SOURCE that "
+            "cannot log in (default: archive-<campaign id prefix>)"
+        ),
+    ] = None,
+    map_user: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map-user",
+            help="PACKAGE_USER=LOCAL_USER: records of that owner become the local user's; "
+            "repeat for several",
+        ),
+    ] = None,
 ) -> None:
-    """Restore a package into this database (its hashes checked first), with its ids and
-    access tiers; owners missing here are created as disabled users."""
+    """Restore a package into this database, as untrusted input: sizes bounded, hashes and
+    every record's schema checked first; owners stay foreign identities (NAME@SOURCE, which
+    cannot log in) unless mapped with --map-user; nothing attaches to records already here."""
     from bigmap.archive import ArchiveError, import_package
+    from bigmap.archive.package import Limits
     from bigmap.server.routers.fair import fair_of
 
+    mapping = {}
+    for item in map_user or []:
+        src, sep, local = item.partition("=")
+        if not sep or not src.strip() or not local.strip():
+            _fail(f"--map-user {item!r}: PACKAGE_USER=LOCAL_USER", 2)
+        mapping[src.strip()] = local.strip()
     broker = _broker(db)
     try:
-        out = _run(import_package, fair_of(broker), file)
+        out = _run(
+            import_package,
+            fair_of(broker),
+            file,
+            source=source,
+            user_map=mapping,
+            limits=Limits.from_settings(),
+        )
     except ArchiveError as exc:
         _fail(str(exc), 2)
     n = out["imported"]
@@ -822,6 +890,7 @@ def archive_import(
         f"campaign {out['campaign_id']}: "
         + ", ".join(f"{v} {k}" for k, v in n.items() if v)
         + (" (already present)" if out["already_present"] else "")
+        + f"; owners imported from '{out['source']}'"
     )
     for w in out["warnings"]:
         err.print(f"[yellow]warning:[/yellow] {w}")

@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 120.0
     # Background sweep that returns expired leases to the queue.
     sweep_seconds: float = 2.0
+    # SPARQL: a query stops after this many seconds (408), answers at most this many rows or
+    # triples (the rest cut, marked truncated), and may be at most this long (bytes; 413).
+    sparql_timeout_seconds: float = 30.0
+    sparql_max_rows: int = 10000
+    sparql_max_query_bytes: int = 65536
+    # Archive import (an untrusted input): at most this many bytes once unpacked, no member
+    # larger than 1 MiB compressed more than this ratio (zip bombs), at most this many files.
+    import_max_bytes: int = 512 * 1024 * 1024
+    import_max_ratio: float = 100.0
+    import_max_members: int = 100000
 
 
 @lru_cache

@@ -40,6 +40,7 @@ from bigmap.schemas.common import canonical_json
 MAX_SERIES = 64  # arrays longer than this stay in the JSON literal only
 
 MEASURED_KINDS = frozenset({"instrument"})
+_ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 @dataclass
@@ -104,10 +105,90 @@ def _context() -> dict[str, Any]:
     return ctx
 
 
-def _doc(node: dict[str, Any] | list[dict[str, Any]]) -> dict[str, Any]:
+def _es_number(x: float) -> str:
+    """A number as ECMAScript writes it (RFC 8785, section 3.2.2.3): Python's shortest
+    round-trip digits, placed by ECMAScript's rules."""
+    from decimal import Decimal
+
+    if x == 0:
+        return "0"
+    if not math.isfinite(x):
+        raise ValueError("NaN and Infinity are not JSON")
+    sign = "-" if x < 0 else ""
+    t = Decimal(repr(abs(x))).normalize().as_tuple()
+    digits = "".join(map(str, t.digits))
+    k, n = len(digits), t.exponent + len(digits)  # type: ignore[operator]
+    if k <= n <= 21:
+        text = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        text = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        text = "0." + "0" * (-n) + digits
+    else:
+        e = n - 1
+        text = digits[0] + ("." + digits[1:] if k > 1 else "") + ("e+" if e > 0 else "e-")
+        text += str(abs(e))
+    return sign + text
+
+
+def jcs(value: Any) -> str:
+    """The JSON Canonicalization Scheme (RFC 8785) text of a JSON value: the lexical form
+    JSON-LD 1.1 gives an ``rdf:JSON`` literal (section 8.6 of the JSON-LD 1.1 API)."""
+    if isinstance(value, dict):
+        items = sorted(value.items(), key=lambda kv: str(kv[0]).encode("utf-16-be"))
+        return "{" + ",".join(f"{jcs(str(k))}:{jcs(v)}" for k, v in items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(jcs(v) for v in value) + "]"
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int):
+        return str(value) if abs(value) < 10**21 else _es_number(float(value))
+    if isinstance(value, float):
+        return _es_number(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _doc(node: dict[str, Any] | list[dict[str, Any]], base: str | None = None) -> dict[str, Any]:
+    ctx = context() if base is None else {**context(), "@base": base}
     if isinstance(node, list):
-        return {"@context": context(), "@graph": node}
-    return {"@context": context(), **node}
+        return {"@context": ctx, "@graph": node}
+    return {"@context": ctx, **node}
+
+
+def resolve(base: str, ref: str) -> str:
+    """A relative reference resolved against an absolute base IRI (RFC 3986, section 5.2;
+    for any scheme, which ``urllib.parse.urljoin`` does not do)."""
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*:)(//[^/?#]*)?([^?#]*)(\?[^#]*)?(#.*)?$", base)
+    if not m or _ABSOLUTE.match(ref):
+        return ref
+    scheme, authority, path, query = m.group(1), m.group(2) or "", m.group(3), m.group(4) or ""
+    if ref.startswith("//"):
+        return scheme + ref
+    if ref.startswith("#") or ref == "":
+        return scheme + authority + path + query + ref
+    if ref.startswith("?"):
+        return scheme + authority + path + ref
+    rest = re.match(r"^([^?#]*)(.*)$", ref)
+    rpath, tail = rest.group(1), rest.group(2)  # type: ignore[union-attr]
+    if not rpath.startswith("/"):
+        rpath = (path[: path.rfind("/") + 1] if "/" in path else "/") + rpath
+    out: list[str] = []
+    for seg in rpath.split("/")[1:]:
+        if seg == "..":
+            if out:
+                out.pop()
+        elif seg != ".":
+            out.append(seg)
+    last = rpath.rsplit("/", 1)[-1]
+    joined = "/" + "/".join(out) + ("/" if last in (".", "..") else "")
+    return scheme + authority + joined + tail
+
+
+def package_base(campaign_id: Any) -> str:
+    """The base IRI of an archive package (the Archive and Package URI scheme, arcp,
+    https://datatracker.ietf.org/doc/draft-soilandreyes-arcp/, as RO-Crate uses it): paths
+    inside the package resolve against it, wherever the package is unpacked."""
+    return f"arcp://uuid,{campaign_id}/"
 
 
 def uri(object_id: Any) -> str:
@@ -1026,7 +1107,8 @@ def campaign_jsonld(
         node = out.document_node()
         node["@id"] = capability_uri(c)
         graph.append(node)
-    return JsonLd(_doc(graph), report)
+    base = package_base(campaign["id"]) if data_paths or file_paths else None
+    return JsonLd(_doc(graph, base), report)
 
 
 def to_jsonld(kind: str, obj: Any, **context: Any) -> JsonLd:
@@ -1061,6 +1143,10 @@ class _Expander:
 
         self.rdflib = rdflib
         self.ctx = ctx
+        # rdflib's namespace attributes are slow to look up: once here
+        self.a, self.json_type = rdflib.RDF.type, rdflib.RDF.JSON
+        self.integer, self.double = rdflib.XSD.integer, rdflib.XSD.double
+        self.base = ctx.get("@base") if isinstance(ctx.get("@base"), str) else None
         self.seen: dict[Any, str] = {}
         self.terms: dict[str, tuple[str, str | None]] = {}
         for key, entry in ctx.items():
@@ -1082,6 +1168,14 @@ class _Expander:
                 return base + local
         return text
 
+    def ref(self, text: str) -> str:
+        """A node reference (``@id`` or an ``@id``-typed value): a compact IRI expanded, a
+        relative reference resolved against ``@base`` (JSON-LD drops it without one)."""
+        out = self.iri(text)
+        if self.base and not _ABSOLUTE.match(out):
+            return resolve(self.base, out)
+        return out
+
     def term(self, key: str) -> tuple[str, str | None]:
         hit = self.terms.get(key)
         if hit is None:
@@ -1094,7 +1188,7 @@ class _Expander:
 
     def node(self, g: Any, obj: dict[str, Any]) -> Any:
         r = self.rdflib
-        subject = r.URIRef(self.iri(obj["@id"])) if "@id" in obj else r.BNode()
+        subject = r.URIRef(self.ref(obj["@id"])) if "@id" in obj else r.BNode()
         if "@id" in obj and len(obj) > 1:
             # the same node again (a formulation, a chemical, a capability named by many
             # results): its triples are in the graph already
@@ -1104,7 +1198,7 @@ class _Expander:
             self.seen[subject] = key
         types = obj.get("@type", [])
         for t in [types] if isinstance(types, str) else types:
-            g.add((subject, r.RDF.type, self.typed(t)))
+            g.add((subject, self.a, self.typed(t)))
         for key, value in obj.items():
             if key.startswith("@"):
                 continue
@@ -1120,8 +1214,7 @@ class _Expander:
         return subject
 
     def json_literal(self, value: Any) -> Any:
-        text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-        return self.rdflib.Literal(text, datatype=self.rdflib.RDF.JSON)
+        return self.rdflib.Literal(jcs(value), datatype=self.json_type)
 
     def value(self, g: Any, v: Any, kind: str | None) -> Any:
         r = self.rdflib
@@ -1134,18 +1227,21 @@ class _Expander:
                 dt = v.get("@type")
                 return r.Literal(v["@value"], datatype=r.URIRef(self.iri(dt)) if dt else None)
             if set(v) == {"@id"}:
-                return r.URIRef(self.iri(v["@id"]))
+                return r.URIRef(self.ref(v["@id"]))
             return self.node(g, v)
         if kind not in (None, "@id", "@json", "@vocab") and not isinstance(v, bool):
             return r.Literal(str(v), datatype=r.URIRef(kind))
         if isinstance(v, bool):
             return r.Literal(v)
+        if isinstance(v, float) and v.is_integer() and abs(v) < 1e21:
+            # JSON-LD 1.1 (to RDF, 8.6): a number without a fractional part is an integer
+            return r.Literal(int(v), datatype=self.integer)
         if isinstance(v, int):
-            return r.Literal(v, datatype=r.XSD.integer)
+            return r.Literal(v, datatype=self.integer)
         if isinstance(v, float):
-            return r.Literal(v, datatype=r.XSD.double)
+            return r.Literal(v, datatype=self.double)
         if kind == "@id":
-            return r.URIRef(self.iri(str(v)))
+            return r.URIRef(self.ref(str(v)))
         return r.Literal(str(v))
 
     def add(self, g: Any, doc: dict[str, Any]) -> None:
@@ -1174,14 +1270,43 @@ def to_graph(*documents: dict[str, Any], labels: bool = True, parser: str = "big
         exp = expanders.get(id(ctx)) or expanders.setdefault(id(ctx), _Expander(ctx))
         exp.add(g, doc)
     if labels:
-        names = vocabulary().iri_labels
-        used = {o for o in g.objects() if isinstance(o, rdflib.URIRef)}
-        used |= set(g.predicates())
-        for iri in used:
-            label = names.get(str(iri))
-            if label:
-                g.add((iri, rdflib.SKOS.prefLabel, rdflib.Literal(label, lang="en")))
+        for t in label_triples(g):
+            g.add(t)
     return g
+
+
+_SHARED: dict[str, Any] = {}
+
+
+def graph_into(g: Any, document: dict[str, Any]) -> None:
+    """Add the triples of one of this module's documents to ``g`` (a named graph of a
+    store, say). The expander of bigmap's own context is built once and reused."""
+    ctx = document.get("@context")
+    if not isinstance(ctx, dict):
+        import rdflib
+
+        g += rdflib.Graph().parse(data=json.dumps(document, default=str), format="json-ld")
+        return
+    if ctx.get("@base") is None and ctx == _context():
+        exp = _SHARED.get("base") or _SHARED.setdefault("base", _Expander(ctx))
+        exp.seen = {}
+    else:
+        exp = _Expander(ctx)
+    exp.add(g, document)
+
+
+def label_triples(g: Any) -> list[tuple[Any, Any, Any]]:
+    """The skos:prefLabel of every EMMO term ``g`` (a graph, or a list of triples) uses (as
+    BattINFO adds them)."""
+    import rdflib
+
+    names = vocabulary().iri_labels
+    used = {o for _, _, o in g if isinstance(o, rdflib.URIRef)} | {p for _, p, _ in g}
+    return [
+        (iri, rdflib.SKOS.prefLabel, rdflib.Literal(names[str(iri)], lang="en"))
+        for iri in used
+        if str(iri) in names
+    ]
 
 
 def to_turtle(*documents: dict[str, Any]) -> str:

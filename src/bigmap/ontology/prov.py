@@ -18,6 +18,7 @@ PREFIX = {
     "user": "urn:bigmap:user:",
     "bigmap": BIGMAP,
     "schema": "https://schema.org/",
+    "dcterms": "http://purl.org/dc/terms/",
     "xsd": "http://www.w3.org/2001/XMLSchema#",
 }
 

@@ -90,6 +90,9 @@ class User(Base):
     groups: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    # a foreign identity: the owner of records imported from another bigmap (an archive
+    # package), named ``name@source``; it cannot log in (migration 0005_import)
+    imported_from: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Token(Base):

@@ -12,10 +12,13 @@ arriving result (``bigmap.store.fair.RESULT_CHECKS``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import tempfile
+import threading
+import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +37,7 @@ from bigmap.schemas.request import RequestOut
 from bigmap.schemas.validation import error
 from bigmap.server.convert import request_out
 from bigmap.server.deps import ActorDep, AdminDep, BrokerDep, parse_id
+from bigmap.server.graphstore import QueryStopped, store_of
 from bigmap.store.access import Actor
 from bigmap.store.broker import Broker
 from bigmap.store.errors import Invalid, NotFound
@@ -406,48 +410,192 @@ def store_graph(
     return ld.to_graph(*docs)
 
 
-@router.api_route("/sparql", methods=["GET", "POST"], summary="SPARQL over the exported graph")
+SPARQL_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "a malformed query, an update, SERVICE or FROM (SPARQL 1.1 Protocol)"},
+    406: {"description": "no result format the client accepts fits the query"},
+    408: {"description": "the query ran past the time limit (BIGMAP_SPARQL_TIMEOUT_SECONDS)"},
+    413: {"description": "the query is longer than BIGMAP_SPARQL_MAX_QUERY_BYTES"},
+    415: {"description": "a body that is not a SPARQL query, a form or JSON"},
+}
+
+
+def _sparql_error(status: int, message: str, field: str = "query") -> Response:
+    return Response(
+        content=json.dumps({"detail": [{"loc": [field], "path": field, "msg": message}]}),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+def _json_depth_ok(raw: bytes, limit: int = 32) -> bool:
+    """Is a JSON text nested at most ``limit`` deep (checked before parsing it)?"""
+    depth, in_string, escaped = 0, False, False
+    for ch in raw.decode("utf-8", "replace"):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    """The body, or None when it is longer than ``limit`` bytes (read no further)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.api_route(
+    "/sparql",
+    methods=["GET", "POST"],
+    summary="SPARQL 1.1 Protocol endpoint over the graph of what the caller may see",
+    responses=SPARQL_ERRORS,  # type: ignore[arg-type]
+)
 async def sparql_query(
     broker: BrokerDep,
     actor: ActorDep,
     request: Request,
     query: str | None = Query(None, description="the SPARQL query (GET)"),
     campaign_id: str | None = Query(None, description="only this campaign's graph"),
-    limit: int = Query(5000, ge=1, le=100000, description="newest requests/results included"),
+    limit: int | None = Query(
+        None, ge=1, le=1000000, description="at most this many rows or triples (capped)"
+    ),
 ) -> Any:
-    """Read-only SPARQL (SELECT, ASK, CONSTRUCT, DESCRIBE) over the graph of everything the
-    caller may see. POST the query as ``application/sparql-query``, as a form field or as
-    JSON ``{"query": ...}``. SERVICE and FROM are refused (the graph is local). Results in
-    the SPARQL 1.1 JSON format."""
+    """Read-only SPARQL (SELECT, ASK, CONSTRUCT, DESCRIBE) per the SPARQL 1.1 Protocol: the
+    query in ``?query=`` (GET), or POSTed as ``application/sparql-query``, as the form field
+    ``query`` (``application/x-www-form-urlencoded``) or as JSON ``{"query": ...}``. Results
+    by ``Accept``: ``application/sparql-results+json`` (default), ``+xml``, ``text/csv``,
+    ``text/tab-separated-values``; graphs as ``text/turtle`` (default), ``application/ld+json``,
+    ``application/n-triples``. SERVICE, FROM and ``default-graph-uri`` are refused (the graph
+    is the caller's view). Bounded: a time limit (408), a cap on rows (``X-Bigmap-Truncated``),
+    a cap on the query's size (413); a query whose client disconnects stops."""
+    settings = getattr(request.app.state, "settings", None)
+    timeout = float(getattr(settings, "sparql_timeout_seconds", 30.0))
+    max_rows = int(getattr(settings, "sparql_max_rows", 10000))
+    max_bytes = int(getattr(settings, "sparql_max_query_bytes", 65536))
+    rows_cap = min(limit or max_rows, max_rows)
+    params = request.query_params
+    if "default-graph-uri" in params or "named-graph-uri" in params:
+        return _sparql_error(
+            400,
+            "default-graph-uri / named-graph-uri are not supported: "
+            "the dataset is the caller's view",
+            "default-graph-uri",
+        )
     text = query
     if request.method == "POST" and not text:
-        ctype = request.headers.get("content-type", "")
-        raw = await request.body()
-        if "json" in ctype:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        raw = await _read_limited(request, max_bytes)
+        if raw is None:
+            return _sparql_error(413, f"the body is longer than {max_bytes} bytes", "body")
+        if ctype == "application/sparql-update":
+            return _sparql_error(400, "updates are not allowed: the endpoint is read-only")
+        if ctype in ("application/json", "application/sparql-query+json") or ctype.endswith(
+            "+json"
+        ):
+            if not _json_depth_ok(raw):
+                return _sparql_error(
+                    400, 'the body nests deeper than 32: expected {"query": ...}', "body"
+                )
             try:
-                text = json.loads(raw or b"{}").get("query")
-            except (ValueError, AttributeError):
-                raise Invalid('the body is not JSON {"query": ...}', ["body"]) from None
-        elif "form" in ctype:
-            form = await request.form()
-            text = form.get("query")  # type: ignore[assignment]
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                return _sparql_error(400, 'the body is not JSON {"query": ...}', "body")
+            text = body.get("query") if isinstance(body, dict) else None
+            if text is not None and not isinstance(text, str):
+                return _sparql_error(400, "query must be a string")
+        elif ctype == "application/x-www-form-urlencoded":
+            from urllib.parse import parse_qs
+
+            form = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+            if "default-graph-uri" in form or "named-graph-uri" in form:
+                return _sparql_error(
+                    400,
+                    "default-graph-uri / named-graph-uri are not "
+                    "supported: the dataset is the caller's view",
+                    "default-graph-uri",
+                )
+            if "update" in form:
+                return _sparql_error(400, "updates are not allowed: the endpoint is read-only")
+            text = (form.get("query") or [None])[0]
+        elif ctype in ("application/sparql-query", "text/plain", ""):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return _sparql_error(400, "the query is not UTF-8", "body")
         else:
-            text = raw.decode("utf-8", "replace")
+            return _sparql_error(
+                415,
+                f"content type {ctype!r}: application/sparql-query, "
+                "application/x-www-form-urlencoded or application/json",
+                "content-type",
+            )
     if not text:
         raise Invalid("no query: pass ?query=... or POST it", ["query"])
+    if len(text.encode("utf-8", "replace")) > max_bytes:
+        return _sparql_error(413, f"the query is longer than {max_bytes} bytes")
     try:
-        sparql.prepare(text)
+        prepared = sparql.prepare(text, max_chars=max_bytes)
+        kind = sparql._kind(prepared)
+        fmt = sparql.negotiate(request.headers.get("accept"), kind)
+    except sparql.NotAcceptable as exc:
+        return _sparql_error(406, str(exc), "accept")
     except sparql.QueryError as exc:
-        raise Invalid(str(exc), ["query"]) from None
+        return _sparql_error(400, str(exc))
     cid = parse_id(campaign_id, "campaign") if campaign_id else None
-    graph = await run_in_threadpool(store_graph, broker, actor, campaign=cid, limit=limit)
+    cancelled = threading.Event()
+    deadline = time.monotonic() + timeout
+
+    def work() -> Any:
+        if cid is not None:
+            graph = ld.to_graph(campaign_document(broker, actor, cid, "").document)
+            if time.monotonic() > deadline:
+                raise QueryStopped("the query ran past its time limit")
+            return sparql.run(graph, text, limit=rows_cap, fmt=fmt)
+        with store_of(fair_of(broker)).view(actor, deadline=deadline, cancelled=cancelled) as g:
+            return sparql.run(g, text, limit=rows_cap, fmt=fmt)
+
+    async def watch() -> None:
+        while not cancelled.is_set():
+            if await request.is_disconnected():
+                cancelled.set()
+                return
+            await asyncio.sleep(0.25)
+
+    watcher = asyncio.create_task(watch())
     try:
-        out = await run_in_threadpool(sparql.run, graph, text)
+        out = await run_in_threadpool(work)
+    except QueryStopped as exc:
+        if cancelled.is_set():
+            log.warning("SPARQL query stopped: %s", exc.reason)
+            return Response(status_code=499)
+        return _sparql_error(
+            408,
+            f"{exc.reason} ({timeout:g} s); narrow the query or raise "
+            "BIGMAP_SPARQL_TIMEOUT_SECONDS",
+        )
     except sparql.QueryError as exc:
-        raise Invalid(str(exc), ["query"]) from None
-    if "turtle" in out:
-        return Response(content=out["turtle"], media_type=TURTLE)
-    return Response(content=json.dumps(out), media_type="application/sparql-results+json")
+        return _sparql_error(400, str(exc))
+    finally:
+        cancelled.set()
+        watcher.cancel()
+    headers = {"X-Bigmap-Truncated": "true" if out.truncated else "false", "Vary": "Accept"}
+    return Response(content=out.body, media_type=out.media_type, headers=headers)
 
 
 # ----------------------------------------------------------------------------- access, groups
@@ -671,7 +819,10 @@ def campaign_archive(
     campaign_id: str,
     data_licence: str = "CC-BY-4.0",
     code_licence: str = "MIT",
-    creator: list[str] | None = Query(None, description="'Family, Given [ORCID] (Affiliation)'"),
+    creator: list[str] | None = Query(
+        None, description="'Family, Given [ORCID] <e-mail> (Affiliation [ROR id])'"
+    ),
+    publisher: str | None = Query(None, description="'Name [ROR id] <e-mail or URL>'"),
 ) -> Response:
     """The RO-Crate of what the caller may see of the campaign (restricted items made
     findable appear as metadata alone). Versioned per caller: ``scope`` ``user:NAME``."""
@@ -691,6 +842,7 @@ def campaign_archive(
                 data_licence=data_licence,
                 code_licence=code_licence,
                 creators=creator,
+                publisher=publisher,
                 created_by=actor.name,
             )
         except (ArchiveError, ValueError) as exc:
