@@ -286,6 +286,30 @@ def per_cycle_counter(
     return np.maximum(counter - offset, 0.0)
 
 
+def counters_by_direction(
+    cycle: np.ndarray,
+    kind: np.ndarray,
+    segment: np.ndarray,
+    capacity: np.ndarray,
+    energy: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The table's four counters from one charge and one energy counter that restart with
+    every step (``segment`` numbers the steps) and count both directions."""
+    is_c, is_d = kind == "charge", kind == "discharge"
+    return {
+        "charge_capacity_Ah": per_cycle_counter(
+            cycle, np.where(is_c, capacity, 0.0), "step", segment
+        ),
+        "discharge_capacity_Ah": per_cycle_counter(
+            cycle, np.where(is_d, capacity, 0.0), "step", segment
+        ),
+        "charge_energy_Wh": per_cycle_counter(cycle, np.where(is_c, energy, 0.0), "step", segment),
+        "discharge_energy_Wh": per_cycle_counter(
+            cycle, np.where(is_d, energy, 0.0), "step", segment
+        ),
+    }
+
+
 def delimited_header(
     lines: list[str], pred: Any, seps: tuple[str, ...] = ("\t", ",", ";")
 ) -> tuple[int, str, list[str]] | None:

@@ -42,7 +42,7 @@ from bigmap.analysis.readers.common import (
     _numeric,
     _read_delimited,
     _unique_names,
-    per_cycle_counter,
+    counters_by_direction,
 )
 from bigmap.analysis.readers.registry import Reader, Sample
 from bigmap.analysis.table import IngestError, finish_table, segment_ids
@@ -157,7 +157,6 @@ def read_maccor(path: str | Path) -> pd.DataFrame:
         current = amps
     cyc_i = cyc.astype(np.int64)
     seg = segment_ids(cyc_i, step, kind)
-    is_c, is_d = kind == "charge", kind == "discharge"
     out = {
         "test_time_s": t,
         "cycle": cyc_i,
@@ -165,10 +164,7 @@ def read_maccor(path: str | Path) -> pd.DataFrame:
         "step_type": kind,
         "current_A": current,
         "voltage_V": volts,
-        "charge_capacity_Ah": per_cycle_counter(cyc_i, np.where(is_c, ah, 0.0), "step", seg),
-        "discharge_capacity_Ah": per_cycle_counter(cyc_i, np.where(is_d, ah, 0.0), "step", seg),
-        "charge_energy_Wh": per_cycle_counter(cyc_i, np.where(is_c, wh, 0.0), "step", seg),
-        "discharge_energy_Wh": per_cycle_counter(cyc_i, np.where(is_d, wh, 0.0), "step", seg),
+        **counters_by_direction(cyc_i, kind, seg, ah, wh),
         "temperature_K": temperature,
         "source_row": rows,
     }

@@ -35,6 +35,7 @@ from bigmap.analysis.readers.common import (
     _read_delimited,
     _unique_names,
     _unit_factor,
+    counters_by_direction,
     per_cycle_counter,
 )
 from bigmap.analysis.readers.registry import Reader, Sample
@@ -150,7 +151,6 @@ def read_neware(path: str | Path) -> pd.DataFrame:
     kind = kinds[s_of]
     cyc = cycles[c_of]
     seg = segment_ids(cyc, s_number[s_of])
-    is_c, is_d = kind == "charge", kind == "discharge"
     out = {
         "test_time_s": t,
         "cycle": cyc,
@@ -158,10 +158,7 @@ def read_neware(path: str | Path) -> pd.DataFrame:
         "step_type": kind,
         "current_A": cur,
         "voltage_V": volt,
-        "charge_capacity_Ah": per_cycle_counter(cyc, np.where(is_c, cap, 0.0), "step", seg),
-        "discharge_capacity_Ah": per_cycle_counter(cyc, np.where(is_d, cap, 0.0), "step", seg),
-        "charge_energy_Wh": per_cycle_counter(cyc, np.where(is_c, en, 0.0), "step", seg),
-        "discharge_energy_Wh": per_cycle_counter(cyc, np.where(is_d, en, 0.0), "step", seg),
+        **counters_by_direction(cyc, kind, seg, cap, en),
         "temperature_K": temp,
         "source_row": rows,
     }
@@ -288,10 +285,7 @@ def neware_record_table(df: pd.DataFrame, rows: np.ndarray, path: Path) -> pd.Da
         "step_type": kind,
         "current_A": cur,
         "voltage_V": v,
-        "charge_capacity_Ah": per_cycle_counter(cyc_i, np.where(is_c, cap, 0.0), "step", seg),
-        "discharge_capacity_Ah": per_cycle_counter(cyc_i, np.where(is_d, cap, 0.0), "step", seg),
-        "charge_energy_Wh": per_cycle_counter(cyc_i, np.where(is_c, en, 0.0), "step", seg),
-        "discharge_energy_Wh": per_cycle_counter(cyc_i, np.where(is_d, en, 0.0), "step", seg),
+        **counters_by_direction(cyc_i, kind, seg, cap, en),
         "temperature_K": temp,
         "source_row": rows,
     }
