@@ -175,6 +175,13 @@ def test_landt_against_the_battery_data_alliances_own_bdf_conversion():
         assert g["discharging_capacity_ah"].max() == pytest.approx(qd, abs=1e-4)
 
 
+def test_the_bda_sample_against_its_three_rows():
+    """0.1 A for 2 s: 0.2 A s = 5.56e-5 A h (trapezoidal; the file has no counters)."""
+    df = read_cycler_file(CYCLER_FILES / "bdf_bda_sample.csv")
+    assert df["charge_capacity_Ah"].max() == pytest.approx(0.2 / 3600)
+    assert df["voltage_V"].tolist() == [3.7, 3.6, 3.5]
+
+
 def test_bdf_written_by_bigmap_reads_back_the_same(tmp_path):
     for name in ("neware_TestFile.nda", "maccor_rec_cycleP_trimmed.txt", "pec_sbt0550_trimmed.csv"):
         df = read_cycler_file(CYCLER_FILES / name)
