@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | c
 TORCH  ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench clean install chromium
+.PHONY: demo test lint bench clean install chromium mdbtools
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +20,12 @@ $(STAMP): $(PY) pyproject.toml Makefile
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) mdbtools
 
 demo: $(STAMP)
 	$(VENV)/bin/bigmap demo
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium mdbtools
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
@@ -33,6 +33,11 @@ test: $(STAMP) chromium
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update -qq >/dev/null && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# Arbin .res files are Microsoft Access databases: bigmap reads them with Debian's mdbtools
+mdbtools:
+	@test -x /usr/bin/mdb-export || { apt-get update -qq >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mdbtools >/dev/null; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

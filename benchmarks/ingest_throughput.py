@@ -19,11 +19,18 @@ import warnings
 from pathlib import Path
 
 FILES = Path(__file__).resolve().parents[1] / "tests" / "data" / "cycler_files"
+# the corpus files cellpy 1.0.3 reads (the others it has no reader for, or fails on)
 CELLPY_INSTRUMENT = {
     "biol.mpr": "biologics_mpr",
     "maccor_001.txt": "maccor_txt",
     "nw_regular_export_ife_example.csv": "neware_txt",
+    "neware_record_uio_trimmed.csv": "neware_txt",
+    "pec_sbt0550_trimmed.csv": "pec_csv",
+    "bdf_batmo_first20cycles.csv": "batmo_bdf",
+    "arbin_res_20160805_test001_45_cc_01.res": "arbin_res",
 }
+TEXT = ("csv", "txt", "mpt", "dta", "0")  # suffixes (or their start) of text formats
+SKIP = {"README.md", "expected.json", "trim.py"}
 
 
 def best_of(fn, repeat: int) -> tuple[float, int]:
@@ -49,10 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         cellpy = None
         print("cellpy is not installed: only bigmap's figures (see the docstring to install it)")
-    files = sorted(
-        p for p in a.dir.iterdir() if p.suffix.lower() in {".mpr", ".txt", ".csv", ".mpt"}
-    )
-    print(f"{'file':38} {'bigmap rows/s':>14} {'cellpy rows/s':>14} {'ratio':>7}")
+    files = sorted(p for p in a.dir.iterdir() if p.is_file() and p.name not in SKIP)
+    print(f"{'file':46} {'format':14} {'bigmap rows/s':>14} {'cellpy rows/s':>14} {'ratio':>7}")
+    ratios_text = []
     for f in files:
         t_b, n_b = best_of(lambda f=f: len(read_cycler_file(f)), a.repeat)
         rb = n_b / t_b
@@ -67,9 +73,14 @@ def main(argv: list[str] | None = None) -> int:
                 t_c, n_c = best_of(run_cellpy, a.repeat)
                 rc = n_c / t_c
                 rc_txt, ratio = f"{rc:,.0f}", f"{rb / rc:.1f}x"
+                if f.suffix.lower().lstrip(".").startswith(TEXT):
+                    ratios_text.append(rb / rc)
             except Exception as exc:  # noqa: BLE001 - report what cellpy says
                 rc_txt = f"fails: {type(exc).__name__}: {str(exc)[:60]}"
-        print(f"{f.name:38} {rb:>14,.0f} {rc_txt:>14} {ratio:>7}  ({n_b} rows)")
+        fmt = read_cycler_file(f).attrs["source"]["format"]
+        print(f"{f.name[:46]:46} {fmt:14} {rb:>14,.0f} {rc_txt:>14} {ratio:>7}  ({n_b} rows)")
+    if ratios_text:
+        print(f"text formats: bigmap is {min(ratios_text):.1f}x to {max(ratios_text):.1f}x cellpy")
     return 0
 
 

@@ -189,12 +189,12 @@ def test_parquet_round_trip_and_cli(tmp_path, maccor):
 
 @pytest.mark.parametrize("path", [MACCOR, NEWARE])
 def test_the_fast_path_gives_what_the_checked_path_gives(path, monkeypatch):
-    from bigmap.analysis import readers
+    from bigmap.analysis.readers import common
 
     fast = read_cycler_file(path)
     seen = []
-    real = readers._arrow_block
-    monkeypatch.setattr(readers, "_arrow_block", lambda *a, **k: seen.append(real(*a, **k)) or None)
+    real = common._arrow_block
+    monkeypatch.setattr(common, "_arrow_block", lambda *a, **k: seen.append(real(*a, **k)) or None)
     checked = read_cycler_file(path)
     assert seen and seen[0] is not None  # the fast path had read the file
     pd.testing.assert_frame_equal(fast, checked)

@@ -351,41 +351,69 @@ def worker(
 
 @app.command()
 def ingest(
-    file: Annotated[
-        Path, typer.Argument(help="a cycler file (.mpr, .mpt, Maccor, Neware, Arbin, CSV)")
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="cycler or impedance files, folders (read recursively) or globs ('runs/*.res')"
+        ),
     ],
     format: Annotated[
         str | None,
-        typer.Option(
-            "--format",
-            help="biologic_mpr, biologic_mpt, maccor, neware, arbin or csv (default: detect)",
-        ),
+        typer.Option("--format", help="the reader to use (default: detect from the content)"),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Parquet file to write (default: FILE.parquet)")
+        Path | None,
+        typer.Option(
+            "--out",
+            help="where to write: a file for one input, a folder for several (default: beside each)",
+        ),
+    ] = None,
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to", help="parquet (the normalised table) or bdf (Battery Data Format CSV)"
+        ),
+    ] = "parquet",
+    post: Annotated[
+        bool,
+        typer.Option(
+            "--post",
+            help="post each table to the broker as an unsolicited result (capacity/cycling or "
+            "impedance/eis) with the raw file attached",
+        ),
+    ] = False,
+    broker: Annotated[
+        str | None, typer.Option("--broker", help="broker URL (default BIGMAP_BROKER_URL)")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", help="bearer token (default BIGMAP_TOKEN)")
+    ] = None,
+    lab: Annotated[
+        str | None, typer.Option("--lab", help="the lab (address) the files come from, for --post")
+    ] = None,
+    cell: Annotated[
+        str | None, typer.Option("--cell", help="the cell's name (default: each file's name)")
     ] = None,
 ) -> None:
-    """Read a cycler file into the normalised cycling table and store it as Parquet."""
-    import time
+    """Read cycler and impedance files into the normalised table and store them as Parquet or
+    BDF; with --post, record them at the broker."""
+    from bigmap.tenants.lab.ingest import run_ingest
 
-    from bigmap.analysis import IngestError, read_cycler_file, write_parquet
-    from bigmap.analysis.fom import cycle_summary
-
-    t0 = time.perf_counter()
-    try:
-        df = read_cycler_file(file, format)
-    except IngestError as exc:
-        _fail(str(exc), 2)
-    target = out or file.with_name(file.name + ".parquet")
-    try:
-        write_parquet(df, target, df.attrs["source"])
-    except OSError as exc:
-        _fail(f"cannot write {target}: {exc}", 2)
-    s = cycle_summary(df)
-    console.print(
-        f"{file.name}: {df.attrs['source']['format']}, {len(df)} rows, {len(s)} cycle(s), "
-        f"{time.perf_counter() - t0:.2f} s -> {target}"
+    code = run_ingest(
+        paths,
+        format=format,
+        out=out,
+        to=to,
+        post=post,
+        broker=broker,
+        token=token,
+        lab=lab,
+        cell=cell,
+        console=console,
+        err=err,
     )
+    if code:
+        raise typer.Exit(code)
 
 
 # ----------------------------------------------------------------------------- campaigns (issue 6)

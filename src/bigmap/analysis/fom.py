@@ -254,3 +254,30 @@ def figures_of_merit(
         _, dq = delta_q(df, a, b)
         out["delta_q"] = {"cycles": [a, b], **delta_q_statistics(dq)}
     return out
+
+
+def early_life_features(
+    df: pd.DataFrame, fom: dict[str, Any], formation_cycles: int = 0
+) -> dict[str, float]:
+    """The FINALES early-life descriptors of ``capacity/cycling`` (the inputs of
+    ``degradationEOL/degradation_model``) between cycle 10 after formation and the last cycle:
+    the change of coulombic efficiency and of the charge-discharge voltage gap, and
+    log10 var ΔQ(V) (Severson et al. 2019). Empty when the file has fewer than 11 cycles
+    after formation or the descriptors cannot be formed."""
+    cycles = fom["cycles"]
+    out: dict[str, float] = {}
+    if len(cycles) - formation_cycles < 11:
+        return out
+    c10, cx = cycles[formation_cycles + 9], cycles[-1]
+    k10, kx = cycles.index(c10), cycles.index(cx)
+    ce, gap = fom["coulombic_efficiency"], fom["voltage_gap_V"]
+    if ce[kx] is not None and ce[k10] is not None:
+        out["delta_coulombic_efficiency"] = ce[kx] - ce[k10]
+    if gap[kx] is not None and gap[k10] is not None:
+        out["voltage_gap_charge_discharge"] = gap[kx] - gap[k10]
+    try:
+        _, dq = delta_q(df, c10, cx)
+        out["capacity_vector_variance"] = math.log10(max(delta_q_statistics(dq)["variance"], 1e-30))
+    except ValueError:
+        pass
+    return out

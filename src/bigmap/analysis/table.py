@@ -22,6 +22,11 @@ column                        dtype    meaning
                                        source file, for tracing a value back to the file
 ============================  =======  =================================================
 
+Impedance spectra (BioLogic PEIS/GEIS, Gamry EIS) have a table of their own,
+``IMPEDANCE_COLUMNS`` (``frequency_Hz``, ``z_real_ohm``, ``z_imag_ohm`` with the sign of the
+impedance itself, i.e. negative for a capacitive response, ...); ``df.attrs["kind"]`` says
+which of the two a table is.
+
 The capacity and energy convention is Arbin's (cumulative within a cycle), so that the
 charge capacity of cycle *n* is the maximum of ``charge_capacity_Ah`` over its rows. Readers
 build these from the cycler's own counters (which integrate at the instrument's rate), not by
@@ -67,6 +72,30 @@ UNITS: dict[str, str] = {
     "temperature_K": "kelvin",
     "source_row": "",
 }
+
+IMPEDANCE_COLUMNS: dict[str, str] = {
+    "frequency_Hz": "float64",
+    "z_real_ohm": "float64",
+    "z_imag_ohm": "float64",
+    "test_time_s": "float64",
+    "voltage_V": "float64",
+    "current_A": "float64",
+    "cycle": "int64",
+    "source_row": "int64",
+}
+
+IMPEDANCE_UNITS: dict[str, str] = {
+    "frequency_Hz": "hertz",
+    "z_real_ohm": "ohm",
+    "z_imag_ohm": "ohm",
+    "test_time_s": "second",
+    "voltage_V": "volt",
+    "current_A": "ampere",
+    "cycle": "",
+    "source_row": "",
+}
+
+KINDS = {"cycling": COLUMNS, "impedance": IMPEDANCE_COLUMNS}
 
 STEP_TYPES = ("charge", "discharge", "rest", "other")
 
@@ -133,11 +162,13 @@ def cumulate_step_counters(
     return counter + offset[segment - segment[0]]
 
 
-def finish_table(data: dict[str, Any], path: str | Path) -> pd.DataFrame:
-    """Assemble, type and check a normalised table."""
-    n = len(data["test_time_s"])
+def finish_table(data: dict[str, Any], path: str | Path, kind: str = "cycling") -> pd.DataFrame:
+    """Assemble, type and check a normalised table (``kind``: cycling or impedance)."""
+    columns = KINDS[kind]
+    first = "test_time_s" if kind == "cycling" else "frequency_Hz"
+    n = len(data[first])
     cols = {}
-    for name, dtype in COLUMNS.items():
+    for name, dtype in columns.items():
         v = data.get(name)
         if v is None:
             v = np.full(n, np.nan) if dtype == "float64" else np.zeros(n, dtype=np.int64)
@@ -147,11 +178,17 @@ def finish_table(data: dict[str, Any], path: str | Path) -> pd.DataFrame:
             else pd.Series(np.asarray(v, dtype=object), dtype="string")
         )
     df = pd.DataFrame(cols)
-    for must in ("test_time_s", "current_A", "voltage_V"):
+    musts = (
+        ("test_time_s", "current_A", "voltage_V")
+        if kind == "cycling"
+        else ("frequency_Hz", "z_real_ohm", "z_imag_ohm")
+    )
+    for must in musts:
         bad = df[must].isna().to_numpy()
         if bad.any():
             i = int(np.argmax(bad))
             raise IngestError(path, f"no value for {must}", row=int(df["source_row"].iloc[i]))
+    df.attrs["kind"] = kind
     return df
 
 
@@ -171,7 +208,9 @@ def write_parquet(df: pd.DataFrame, out: str | Path, meta: dict[str, Any] | None
     out = Path(out)
     table = pa.Table.from_pandas(df, preserve_index=False)
     md = dict(table.schema.metadata or {})
-    md[b"bigmap.units"] = json.dumps(UNITS).encode()
+    kind = df.attrs.get("kind", "cycling")
+    md[b"bigmap.units"] = json.dumps(UNITS if kind == "cycling" else IMPEDANCE_UNITS).encode()
+    md[b"bigmap.kind"] = kind.encode()
     md[b"bigmap.source"] = json.dumps(meta or df.attrs.get("source", {}), default=str).encode()
     table = table.replace_schema_metadata(md)
     pq.write_table(table, out, compression="zstd")
@@ -187,7 +226,11 @@ def read_parquet(path: str | Path) -> pd.DataFrame:
     md = table.schema.metadata or {}
     if b"bigmap.source" in md:
         df.attrs["source"] = json.loads(md[b"bigmap.source"])
-    missing = [c for c in COLUMNS if c not in df.columns]
+    kind = md.get(b"bigmap.kind", b"cycling").decode()
+    if kind not in KINDS:
+        raise IngestError(path, f"not a bigmap table: unknown kind {kind!r}")
+    missing = [c for c in KINDS[kind] if c not in df.columns]
     if missing:
-        raise IngestError(path, f"not a bigmap cycling table: missing columns {missing}")
+        raise IngestError(path, f"not a bigmap {kind} table: missing columns {missing}")
+    df.attrs["kind"] = kind
     return df

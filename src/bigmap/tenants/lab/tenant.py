@@ -24,7 +24,6 @@ compute; e.g. 0.001 makes a 25-minute measurement last 1.5 s). Failure rates:
 from __future__ import annotations
 
 import base64
-import math
 import os
 import tempfile
 import uuid
@@ -312,7 +311,7 @@ def build_tenant(
         res = _run(cycler, {"command": "cycle", **p}, ctx)
         raw = res.files[0]
         from bigmap.analysis import IngestError, read_cycler_file
-        from bigmap.analysis.fom import delta_q, delta_q_statistics, figures_of_merit
+        from bigmap.analysis.fom import early_life_features, figures_of_merit
 
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / raw.name
@@ -322,25 +321,12 @@ def build_tenant(
             except IngestError as exc:
                 raise CalculationFailed(f"the cycler's file cannot be read: {exc}") from None
         fom = figures_of_merit(df)
-        cycles = fom["cycles"]
         caps: list[float] = []
         for qc, qd in zip(fom["charge_capacity_Ah"], fom["discharge_capacity_Ah"], strict=True):
             caps += [qc or 0.0, qd or 0.0]
         n_form = int(res.data["formation_cycles"])
-        extra: dict[str, Any] = {}
         # the FINALES early-life descriptors between cycle x (the last) and cycle 10 of cycling
-        if len(cycles) - n_form >= 11:
-            c10, cx = cycles[n_form + 9], cycles[-1]
-            k10, kx = cycles.index(c10), cycles.index(cx)
-            ce, gap = fom["coulombic_efficiency"], fom["voltage_gap_V"]
-            if ce[kx] is not None and ce[k10] is not None:
-                extra["delta_coulombic_efficiency"] = ce[kx] - ce[k10]
-            if gap[kx] is not None and gap[k10] is not None:
-                extra["voltage_gap_charge_discharge"] = gap[kx] - gap[k10]
-            _, dq = delta_q(df, c10, cx)
-            extra["capacity_vector_variance"] = math.log10(
-                max(delta_q_statistics(dq)["variance"], 1e-30)
-            )
+        extra: dict[str, Any] = early_life_features(df, fom, n_form)
         ctx.provenance["analysis"] = {
             "read_from": raw.name,
             "reader": "bigmap.analysis maccor",
