@@ -84,14 +84,14 @@ ORDER_SRC = {
 DFT = {"functional": "B3LYP", "dispersion": "D3BJ", "basis": "def2-SVP", "geometry": "gfn2_xtb"}
 
 
-def _run(cache: dict, key: str, method: str, params: dict) -> dict:
+def _run(cache: dict, key: str, method: str, params: dict, cached_only: bool = False) -> dict:
     from bigmap.tenants.molecule import tenant
 
-    if key in cache:
-        return cache[key]
-    t0 = time.perf_counter()
+    if key in cache or cached_only:
+        return cache.get(key, {})
+    t0, c0 = time.perf_counter(), time.process_time()
     out, ctx = tenant.run_local("redox_potential", method, params)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     cache[key] = {
         "oxidation_potential": out["oxidation_potential"],
         "reduction_potential": out["reduction_potential"],
@@ -100,13 +100,20 @@ def _run(cache: dict, key: str, method: str, params: dict) -> dict:
         "reduced_bonds_changed": out["reduced"]["bonds_changed"],
         "energy_method": out["energy_method"],
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "provenance_dft": ctx.provenance.get("dft"),
     }
     return cache[key]
 
 
-def compute(names: list[str], dft: bool, cache_path: Path | None) -> dict:
-    cache: dict = json.loads(cache_path.read_text()) if cache_path and cache_path.exists() else {}
+def compute(
+    names: list[str], dft: bool, cache_path: Path | None, cached_only: bool = False
+) -> dict:
+    cache: dict = {}
+    for path in cache_path.parent.glob(cache_path.name) if cache_path else []:
+        cache |= json.loads(path.read_text())
+    if cache_path and "*" in cache_path.name:  # several caches read, none written
+        cache_path = None
 
     def save() -> None:
         if cache_path:
@@ -120,8 +127,13 @@ def compute(names: list[str], dft: bool, cache_path: Path | None) -> dict:
             ("GFN2-xTB", "gfn2_xtb", {"smiles": smi, "method": "GFN2-xTB"}),
             ("IPEA1-xTB", "gfn2_xtb", {"smiles": smi, "method": "IPEA1-xTB"}),
         ):
-            res[name][label] = _run(cache, f"{name}:{label}", method, params)
+            r = _run(cache, f"{name}:{label}", method, params, cached_only)
+            if r:
+                res[name][label] = r
             save()
+        if "GFN2-xTB" not in res[name]:
+            del res[name]
+            continue
         r = res[name]["GFN2-xTB"]
         print(
             f"{name:4s} GFN2 ox {r['oxidation_potential']:6.2f} red "
@@ -129,8 +141,10 @@ def compute(names: list[str], dft: bool, cache_path: Path | None) -> dict:
             flush=True,
         )
     if dft:
-        for name in names:
-            r = _run(cache, f"{name}:DFT", "dft", {"smiles": MOLECULES[name]} | DFT)
+        for name in res:
+            r = _run(cache, f"{name}:DFT", "dft", {"smiles": MOLECULES[name]} | DFT, cached_only)
+            if not r:
+                continue
             res[name]["DFT"] = r
             save()
             print(
@@ -152,7 +166,11 @@ def rows(res: dict) -> list[Row]:
                 continue
             r = by[m]
             label = "B3LYP-D3(BJ)/def2-SVP/C-PCM//GFN2-xTB" if m == "DFT" else m
-            timing = f"; {r['seconds']:.0f} s on this machine" if m == "DFT" else ""
+            timing = ""
+            if m == "DFT":
+                cpu = r.get("cpu_seconds")
+                timing = f"; {r['seconds']:.0f} s wall" + (f", {cpu:.0f} s CPU" if cpu else "")
+                timing += " on this shared 2-core machine"
             if name in BORODIN_OX:
                 out.append(
                     Row(
@@ -220,20 +238,30 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--no-dft", action="store_true", help="leave out redox_potential/dft")
     ap.add_argument("--only", help="comma-separated molecules, e.g. EC,VC")
-    ap.add_argument("--cache", type=Path, help="reuse and extend finished calculations here")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        help="reuse and extend finished calculations in this JSON file (a glob such as "
+        "'runs-*.json' reads several and writes none)",
+    )
+    ap.add_argument(
+        "--cached-only", action="store_true", help="compute nothing: tabulate the cache"
+    )
     add_arguments(ap)
     a = ap.parse_args()
     names = a.only.split(",") if a.only else list(MOLECULES)
     t0 = time.perf_counter()
-    res = compute(names, not a.no_dft, a.cache)
+    res = compute(names, not a.no_dft, a.cache, a.cached_only)
     report("Redox potentials of carbonates (molecule-sim)", rows(res), a)
-    times = [by["DFT"]["seconds"] for by in res.values() if "DFT" in by]
-    if times:
-        print(
-            f"\nDFT time per molecule: {min(times):.0f}-{max(times):.0f} s "
-            f"(mean {sum(times) / len(times):.0f} s); GFN2-xTB: "
-            f"{sum(by['GFN2-xTB']['seconds'] for by in res.values()) / len(res):.1f} s mean"
-        )
+    for name, by in res.items():
+        if "DFT" in by:
+            d, x = by["DFT"], by["GFN2-xTB"]
+            cpu = d.get("cpu_seconds")
+            print(
+                f"DFT time {name}: {d['seconds']:.0f} s wall"
+                + (f", {cpu:.0f} s CPU" if cpu else "")
+                + f" ({d['provenance_dft']['scf_runs']} SCF runs); GFN2-xTB {x['seconds']:.0f} s"
+            )
     print(f"total {time.perf_counter() - t0:.0f} s")
 
 

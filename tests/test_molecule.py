@@ -118,6 +118,7 @@ def test_adiabatic_is_never_less_favourable_than_vertical(name, method):
     assert 5.0 < out["oxidation_potential"] < 8.5, out["oxidation_potential"]
 
 
+@pytest.mark.slow
 def test_dft_agrees_with_xtb_on_ordering():
     """The confirmation step: B3LYP-D3(BJ)/def2-SVP/C-PCM orders the oxidation potentials of
     ammonia and water as GFN2-xTB does (NH3 oxidises first), and follows the same cycle."""

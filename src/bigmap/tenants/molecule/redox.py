@@ -52,6 +52,8 @@ LI_VS_SHE_V = -3.04
 LI_ABSOLUTE_V = SHE_ABSOLUTE_V + LI_VS_SHE_V
 
 HARTREE_EV = 27.211386245988  # CODATA 2018
+#: rms displacement of an ion's starting geometry from the neutral's [Å] (see compute())
+SYMMETRY_KICK_A = 0.02
 BOHR_A = 0.52917721090380  # CODATA 2018 [Å]
 
 #: GFN2-xTB is parametrised for Z = 1..86 (Bannwarth et al. 2019); so are def2 bases and D3.
@@ -424,6 +426,11 @@ def compute(
 
     ctx.progress(0.1, f"optimising the reference species ({geometry.name})")
     ref = relax(confs[best], charge, mult)
+    # An ion often relaxes by breaking the neutral's symmetry (a planar radical anion
+    # puckering): started exactly at a symmetric geometry the optimiser may sit on the saddle
+    # or fall off it by rounding noise, so each ion starts from the neutral's geometry
+    # displaced by a small, seeded random vector (rms SYMMETRY_KICK_A).
+    rng = np.random.default_rng(p.seed)
     pos0 = ref.positions
     e0 = ref.energy if same else engine.energy(pos0, charge, mult)
     homo, lumo = engine.frontier(pos0, charge, mult)
@@ -439,7 +446,8 @@ def compute(
         else:
             ctx.progress(0.1 + 0.4 * i, f"{name} species (charge {q}): vertical, then relaxed")
             vertical[name] = engine.energy(pos0, q, m)
-            opt = relax(pos0, q, m)
+            kick = rng.normal(0.0, SYMMETRY_KICK_A, pos0.shape) if len(pos0) > 2 else 0.0
+            opt = relax(pos0 + kick, q, m)
             e = opt.energy if same else engine.energy(opt.positions, q, m)
             lowered[name] = vertical[name] - e
             if e > vertical[name]:  # the relaxed ion is never above the vertical one
