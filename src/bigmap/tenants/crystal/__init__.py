@@ -191,7 +191,7 @@ def _settings_provenance(
     settings: RelaxSettings, relax_cell: bool, ctx: JobContext, d3: bool = False
 ) -> None:
     ctx.provenance["relaxation"] = {
-        "calculator": "CHGNet + D3(BJ, PBE) by ase SumCalculator"
+        "calculator": "CHGNet + D3(BJ) (PBE parameters, dftd3) by ase SumCalculator"
         if d3
         else "chgnet.model.StructOptimizer (ASE)",
         "dispersion": "D3(BJ), PBE parameters (dftd3)" if d3 else None,
