@@ -49,8 +49,9 @@ VOLTAGES = {  # lithiated: (delithiated, reference V, source, checked, tolerance
         "FePO4",
         3.5,
         "A. K. Padhi, K. S. Nanjundaswamy, J. B. Goodenough, J. Electrochem. Soc. 144 (1997) "
-        "1188: a flat potential at 3.5 V vs Li, as quoted by Dathar et al. (Chem. Mater. 2011, "
-        "abstract) and a LiFePO4 paper's introduction (both read here; the original not)",
+        "1188: a flat potential at 3.5 V vs Li, as quoted in the abstract of Dathar et al., "
+        "'Calculations of Li-ion diffusion in olivine phosphates' and in a LiFePO4 paper's "
+        "introduction (both read here; the original not)",
         True,
         0.3,
     ),

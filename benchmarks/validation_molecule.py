@@ -64,14 +64,15 @@ BORODIN_SRC = (
 #: Li+/Li(s)" (K. Leung, arXiv:1502.00187, introduction, read in this workplace); midpoint.
 EC_REDUCTION_EXP = 0.75
 EC_REDUCTION_SRC = (
-    "K. Leung, arXiv:1502.00187 (J. Phys. Chem. C 2015), introduction: EC-based electrolytes "
+    "K. Leung, arXiv:1502.00187, introduction: EC-based electrolytes "
     "decompose at 0.7-0.8 V vs Li+/Li on graphite (read here)"
 )
 
 ORDER_SRC = {
     "VC": (
         "X. Zhang, R. Kostecki, T. J. Richardson, J. K. Pugh, P. N. Ross, J. Electrochem. Soc. "
-        "148 (2001) A1341, abstract: preferential reduction of VC in a PC-based electrolyte; "
+        "(2001), doi:10.1149/1.1415547, abstract: preferential reduction of VC in a PC-based "
+        "electrolyte; "
         "and in-situ AFM (Univ. Surrey record): 1 % VC forms the SEI at a higher potential "
         "than EC (both read here)"
     ),
