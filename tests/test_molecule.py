@@ -1,5 +1,6 @@
-"""molecule-sim: redox_potential/gfn2_xtb with real GFN2-xTB (tblite) on small molecules,
-locally and through a broker with a real ``bigmap worker molecule-sim`` process."""
+"""molecule-sim: redox_potential/gfn2_xtb with real GFN2-xTB and IPEA1-xTB (tblite) and
+redox_potential/dft with real PySCF on small molecules, locally and through a broker with a
+real ``bigmap worker molecule-sim`` process."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 from ase.io import read
 
 from bigmap.client import CalculationFailed, InputError, RequestFailed, ValidationFailed
-from bigmap.tenants.molecule import IPEA_SHIFT_EV, LI_ABSOLUTE_V, tenant
+from bigmap.tenants.molecule import IPEA_SHIFT_EV, LI_ABSOLUTE_V, XTB_IPEA_SHIFT_HARTREE, tenant
+from bigmap.tenants.molecule.redox import HARTREE_EV
 from tests.conftest import cli_worker
 
 FORMALDEHYDE = "C=O"
@@ -40,7 +42,15 @@ def test_result_follows_the_thermodynamic_cycle(formaldehyde):
     assert out["oxidation_potential"] > out["reduction_potential"]
     assert out["neutral"]["charge"] == 0 and out["oxidized"]["charge"] == 1
     assert out["reduced"]["charge"] == -1 and out["oxidized"]["multiplicity"] == 2
-    assert out["energy_method"] == "GFN2-xTB" and out["energy_shift"] == 0.0
+    assert out["energy_method"] == out["geometry_method"] == "GFN2-xTB"
+    # xtb's IP/EA shift, applied once per electron (grimme-lab/xtb src/prog/main.F90:902,921)
+    assert out["energy_shift"] == IPEA_SHIFT_EV == XTB_IPEA_SHIFT_HARTREE * HARTREE_EV
+    assert round(IPEA_SHIFT_EV, 4) == 4.8455 and XTB_IPEA_SHIFT_HARTREE == 0.178069
+    e = {n: out[n]["energy"] for n in ("neutral", "oxidized", "reduced")}
+    assert out["ionization_energy"] == pytest.approx(
+        e["oxidized"] - e["neutral"] - 4.8455, abs=1e-3
+    )
+    assert out["electron_affinity"] == pytest.approx(e["neutral"] - e["reduced"] - 4.8455, abs=1e-3)
     for name in ("neutral", "oxidized", "reduced"):
         sp = out[name]
         assert sp["converged"] and sp["max_force"] <= 0.02 + 1e-9
@@ -68,17 +78,72 @@ def test_solvent_stabilises_the_ions(formaldehyde):
     assert eps["ionization_energy"] < gas["ionization_energy"]
 
 
-def test_ipea1_energies_apply_the_published_shift(formaldehyde):
+def test_ipea1_optimises_its_own_geometries(formaldehyde):
     gfn2, _ = formaldehyde
-    out, ctx = run(smiles=FORMALDEHYDE, conformers=2, energy_method="IPEA1-xTB")
-    assert out["energy_method"] == "IPEA1-xTB" and out["energy_shift"] == IPEA_SHIFT_EV == 4.8455
-    assert ctx.provenance["energy_shift_ev"] == 4.8455
-    # same geometries (GFN2-xTB), different energies
+    out, ctx = run(smiles=FORMALDEHYDE, conformers=2, method="IPEA1-xTB")
+    assert out["energy_method"] == out["geometry_method"] == "IPEA1-xTB"
+    assert (
+        out["energy_shift"] == IPEA_SHIFT_EV and ctx.provenance["energy_shift_ev"] == IPEA_SHIFT_EV
+    )
+    # its own geometries, not GFN2-xTB's
     a = read(io.StringIO(out["neutral"]["xyz"]), format="xyz").positions
     b = read(io.StringIO(gfn2["neutral"]["xyz"]), format="xyz").positions
-    assert abs(a - b).max() < 1e-6
-    assert abs(out["oxidation_potential"] - gfn2["oxidation_potential"]) > 0.5
+    assert abs(a - b).max() > 1e-3
+    assert all(out[n]["converged"] for n in ("neutral", "oxidized", "reduced"))
     assert out["oxidation_potential"] > out["reduction_potential"]
+
+
+CARBONATES = {
+    "EC": "O=C1OCCO1",
+    "PC": "CC1COC(=O)O1",
+    "DMC": "COC(=O)OC",
+    "EMC": "CCOC(=O)OC",
+    "FEC": "O=C1OCC(F)O1",
+    "VC": "O=C1OC=CO1",
+}
+
+
+@pytest.mark.parametrize("method", ["GFN2-xTB", "IPEA1-xTB"])
+@pytest.mark.parametrize("name", list(CARBONATES))
+def test_adiabatic_is_never_less_favourable_than_vertical(name, method):
+    """Relaxing the ion can only lower its energy: the adiabatic oxidation potential is at
+    or below the vertical one and the adiabatic reduction potential at or above it."""
+    out, ctx = run(smiles=CARBONATES[name], conformers=1, method=method)
+    assert out["oxidation_potential"] <= out["vertical_oxidation_potential"] + 1e-9
+    assert out["reduction_potential"] >= out["vertical_reduction_potential"] - 1e-9
+    assert out["ionization_energy"] <= out["vertical_ionization_energy"] + 1e-9
+    assert out["electron_affinity"] >= out["vertical_electron_affinity"] - 1e-9
+    assert all(v >= -1e-9 for v in ctx.provenance["relaxation_energy_ev"].values())
+    # with the shift, carbonates oxidise between 5 and 8.5 V vs Li+/Li (not 4.85 V higher)
+    assert 5.0 < out["oxidation_potential"] < 8.5, out["oxidation_potential"]
+
+
+@pytest.mark.slow
+def test_dft_agrees_with_xtb_on_ordering():
+    """The confirmation step: B3LYP-D3(BJ)/def2-SVP/C-PCM orders the oxidation potentials of
+    ammonia and water as GFN2-xTB does (NH3 oxidises first), and follows the same cycle."""
+    ox = {}
+    for smi in ("N", "O"):
+        d, ctx = tenant.run_local(
+            "redox_potential", "dft", {"smiles": smi, "conformers": 1, "solvent": "water"}
+        )
+        x, _ = run(smiles=smi, conformers=1, solvent="water")
+        ox[smi] = (d["oxidation_potential"], x["oxidation_potential"])
+        assert d["energy_method"] == "B3LYP-D3(BJ)/def2-SVP/C-PCM"
+        assert d["geometry_method"] == "GFN2-xTB" and d["energy_shift"] == 0.0
+        assert d["oxidation_potential"] <= d["vertical_oxidation_potential"] + 1e-9
+        assert d["reduction_potential"] >= d["vertical_reduction_potential"] - 1e-9
+        assert d["oxidation_potential"] == pytest.approx(d["ionization_energy"] - LI_ABSOLUTE_V)
+        assert d["homo"] < d["lumo"]
+        assert ctx.software["name"] == "pyscf" and ctx.provenance["dft"]["scf_runs"] == 5
+        assert ctx.provenance["solvation"] == {
+            "model": "C-PCM",
+            "solvent": "water",
+            "epsilon": 78.355,
+        }
+    assert ox["N"][0] < ox["O"][0] and ox["N"][1] < ox["O"][1]
+    # the two methods within 1.5 V of each other for these small molecules
+    assert all(abs(d - x) < 1.5 for d, x in ox.values()), ox
 
 
 @pytest.mark.parametrize(
@@ -95,6 +160,19 @@ def test_ipea1_energies_apply_the_published_shift(formaldehyde):
 def test_bad_input_is_a_clear_failure(params, error, message):
     with pytest.raises(error, match=message):
         run(**params)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"smiles": "CCCCCCCCCCCC"}, "atoms with hydrogens; redox_potential/dft here takes <= 30"),
+        ({"smiles": "O", "solvent": "woctanol"}, "no dielectric constant for 'woctanol'"),
+        ({"smiles": "[U]"}, "not supported by redox_potential/dft"),
+    ],
+)
+def test_dft_refuses_what_it_cannot_do(params, message):
+    with pytest.raises(InputError, match=message):
+        tenant.run_local("redox_potential", "dft", params)
 
 
 # ----------------------------------------------------------------------------- broker
@@ -119,6 +197,7 @@ def test_through_the_broker(worker):
         data = res["data"]
         assert data["oxidation_potential"] > data["reduction_potential"]
         assert res["software"]["name"] == "tblite" and res["software"]["method"] == "GFN2-xTB"
+        assert data["energy_shift"] == pytest.approx(4.8455, abs=1e-4)
         assert res["provenance"]["convergence"]["oxidized"]["converged"] is True
         names = sorted(f["name"] for f in res["files"])
         assert names == ["neutral.xyz", "oxidized.xyz", "reduced.xyz"]
@@ -138,3 +217,24 @@ def test_through_the_broker(worker):
                 "redox_potential", "gfn2_xtb", {"smiles": "O", "conformers": 0}, tenant_id=t["id"]
             )
         assert exc.value.status_code == 422 and "conformers" in exc.value.message
+
+        # the DFT confirmation step is served by the same worker, with its options
+        spec = c.capability("redox_potential", "dft")
+        props = spec["parameter_schema"]["properties"]
+        assert {"functional", "basis", "dispersion", "solvation_model", "geometry"} <= set(props)
+        assert spec["cost"] > c.capability("redox_potential", "gfn2_xtb")["cost"]
+        with pytest.raises(ValidationFailed) as exc:
+            c.create_request(
+                "redox_potential", "dft", {"smiles": "O", "basis": "sto-3g"}, tenant_id=t["id"]
+            )
+        assert exc.value.status_code == 422 and "basis" in exc.value.message
+        req = c.create_request(
+            "redox_potential",
+            "dft",
+            {"smiles": "[H][H]", "conformers": 1, "solvent": None, "dispersion": "none"},
+            tenant_id=t["id"],
+        )
+        res = c.wait_result(req["id"], timeout=300)
+        assert res["software"]["name"] == "pyscf"
+        assert res["data"]["energy_method"] == "B3LYP/def2-SVP"
+        assert res["data"]["oxidation_potential"] > res["data"]["reduction_potential"]

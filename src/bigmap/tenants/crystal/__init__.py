@@ -6,8 +6,9 @@ Capabilities:
 - ``relaxed_structure/chgnet``: one or many structures relaxed (cell and positions); energy
   per atom, stress, magnetic moments, convergence. Many structures run by the memory-bounded
   plan of :mod:`bigmap.tenants.crystal.throughput`.
-- ``intercalation_voltage/chgnet``: the average voltage vs Li metal of a lithiated and a
-  delithiated structure from relaxed energies.
+- ``intercalation_voltage/chgnet``: the average voltage vs Li (or Na) metal of a lithiated
+  and a delithiated structure from relaxed energies; optionally cross-checked with SevenNet-0,
+  whose disagreement is the reported uncertainty.
 - ``migration_barrier/chgnet_neb``: the barrier of a Li-vacancy hop by climbing-image NEB.
 - ``interface_adhesion/chgnet``: a lattice-matched interface (pymatgen's coherent interface
   builder with the Zur-McGill lattice match), relaxed; the work of adhesion.
@@ -15,18 +16,25 @@ Capabilities:
 CHGNet: B. Deng, P. Zhong, K. Jun, J. Riebesell, K. Han, C. J. Bartel, G. Ceder, Nat. Mach.
 Intell. 5 (2023) 1031, doi:10.1038/s42256-023-00716-3; the pretrained weights (0.3.0, trained
 on the Materials Project trajectory set, i.e. PBE/PBE+U energies) ship in the chgnet wheel.
+
+Dispersion (``dispersion``): PBE has no van der Waals binding, and neither has a potential
+trained on it, so layered hosts come apart (graphite c = 7.69 Å instead of 6.71 Å). ``auto``
+(the default) adds Grimme's D3(BJ) with PBE parameters (:mod:`.potentials`) to every
+structure of a calculation when one of them is layered (ASE's dimensionality analysis);
+``d3bj`` always, ``none`` never. Every result lists its ``method_limits`` with their sources.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bigmap.client import CalculationFailed, InputError, JobContext, Tenant, package_version
-from bigmap.tenants.crystal import throughput
+from bigmap.tenants.crystal import potentials, throughput
+from bigmap.tenants.crystal.potentials import Dispersion, MethodLimit, Potential
 from bigmap.tenants.crystal.structures import StructureRef, load, to_cif
 
 EV_PER_A2_TO_J_PER_M2 = 16.021766208  # 1 eV/Å^2 = 1.602176634e-19 J / 1e-20 m^2
@@ -37,6 +45,8 @@ def _software() -> dict[str, Any]:
         "name": "chgnet",
         "version": package_version("chgnet"),
         "model": "CHGNet 0.3.0 pretrained weights",
+        "dftd3": package_version("dftd3"),
+        "sevenn": package_version("sevenn"),
         "ase": package_version("ase"),
         "pymatgen": package_version("pymatgen"),
         "torch": package_version("torch"),
@@ -60,6 +70,13 @@ class RelaxSettings(BaseModel):
     fmax: float = Field(default=0.1, gt=0, le=5, description="force criterion [eV/Å]")
     max_steps: int = Field(default=500, ge=1, le=5000, description="optimiser steps")
     optimizer: str = Field(default="FIRE", pattern="^(FIRE|BFGS|LBFGS)$")
+    dispersion: Dispersion = Field(
+        default="auto",
+        description=(
+            "D3(BJ) dispersion (PBE parameters) on top of the potential: auto = when a "
+            "structure of the calculation is layered, d3bj = always, none = never"
+        ),
+    )
 
 
 class Lattice(BaseModel):
@@ -140,6 +157,9 @@ def _relax_all(
     ctx: JobContext,
     what: str = "relaxing",
     span: tuple[float, float] = (0.0, 1.0),
+    *,
+    d3: bool = False,
+    potential: Potential = "chgnet",
 ) -> list[dict[str, Any]]:
     how = _plan(structures, static=False, ctx=ctx)
     lo, hi = span
@@ -157,6 +177,8 @@ def _relax_all(
                 "steps": settings.max_steps,
                 "relax_cell": relax_cell,
                 "optimizer": settings.optimizer,
+                "potential": potential,
+                "d3": d3,
             },
             progress=progress,
         )
@@ -165,9 +187,14 @@ def _relax_all(
     return out
 
 
-def _settings_provenance(settings: RelaxSettings, relax_cell: bool, ctx: JobContext) -> None:
+def _settings_provenance(
+    settings: RelaxSettings, relax_cell: bool, ctx: JobContext, d3: bool = False
+) -> None:
     ctx.provenance["relaxation"] = {
-        "calculator": "chgnet.model.StructOptimizer (ASE)",
+        "calculator": "CHGNet + D3(BJ) (PBE parameters, dftd3) by ase SumCalculator"
+        if d3
+        else "chgnet.model.StructOptimizer (ASE)",
+        "dispersion": "D3(BJ), PBE parameters (dftd3)" if d3 else None,
         "optimizer": settings.optimizer,
         "fmax_eV_per_A": settings.fmax,
         "max_steps": settings.max_steps,
@@ -198,6 +225,9 @@ class RelaxInput(RelaxSettings):
 class RelaxOutput(BaseModel):
     structures: list[Relaxed]
     strategy: str = Field(description="how the structures ran: one_by_one or process_per_core")
+    dispersion_applied: bool = Field(description="D3(BJ) was added to the potential")
+    layered: list[bool] = Field(description="each input structure is layered (not 3-D bonded)")
+    method_limits: list[MethodLimit] = Field(default_factory=list)
 
 
 @tenant.capability(
@@ -218,8 +248,9 @@ def relaxed_structure(p: RelaxInput, ctx: JobContext) -> RelaxOutput:
     structures = [
         load(r, where if p.structure is not None else f"{where}[{i}]") for i, r in enumerate(refs)
     ]
-    _settings_provenance(p, p.relax_cell, ctx)
-    raw = _relax_all(structures, p, p.relax_cell, ctx)
+    d3, layered = potentials.use_d3(p.dispersion, structures)
+    _settings_provenance(p, p.relax_cell, ctx, d3)
+    raw = _relax_all(structures, p, p.relax_cell, ctx, d3=d3)
     out = []
     for i, r in enumerate(raw):
         rel, _ = _relaxed(r, p.relax_cell)
@@ -228,7 +259,15 @@ def relaxed_structure(p: RelaxInput, ctx: JobContext) -> RelaxOutput:
     ctx.provenance["convergence"] = [
         {"converged": r.converged, "steps": r.steps, "max_force": r.max_force} for r in out
     ]
-    return RelaxOutput(structures=out, strategy=ctx.provenance["throughput"]["strategy"])
+    limits = potentials.relax_limits(d3, layered)
+    ctx.provenance["method_limits"] = [m.model_dump() for m in limits]
+    return RelaxOutput(
+        structures=out,
+        strategy=ctx.provenance["throughput"]["strategy"],
+        dispersion_applied=d3,
+        layered=layered,
+        method_limits=limits,
+    )
 
 
 # --------------------------------------------------------------------------- intercalation
@@ -237,30 +276,59 @@ def relaxed_structure(p: RelaxInput, ctx: JobContext) -> RelaxOutput:
 class VoltageInput(RelaxSettings):
     """Parameters of ``intercalation_voltage/chgnet``."""
 
-    lithiated: StructureRef = Field(description="e.g. 'LiFePO4' or {'cif': ...}")
-    delithiated: StructureRef = Field(description="e.g. 'FePO4' or {'cif': ...}")
+    lithiated: StructureRef = Field(
+        description="the ion-rich structure, e.g. 'LiFePO4', 'NaFePO4' or {'cif': ...}"
+    )
+    delithiated: StructureRef = Field(description="the ion-poor one, e.g. 'FePO4'")
     relax_cell: bool = True
+    cross_check: Literal["none", "sevennet"] = Field(
+        default="none",
+        description=(
+            "repeat the calculation with SevenNet-0 (weights in the sevenn wheel); the "
+            "difference of the two voltages is reported as the uncertainty"
+        ),
+    )
+
+
+class CrossCheck(BaseModel):
+    potential: str
+    average_voltage: float = Field(description="[V]")
+    difference: float = Field(description="CHGNet minus this potential [V]")
 
 
 class VoltageOutput(BaseModel):
-    average_voltage: float = Field(description="average voltage vs Li+/Li(bcc) [V]")
+    average_voltage: float = Field(description="average voltage vs the ion's metal [V]")
+    ion: str = Field(description="the intercalating ion: Li or Na")
     formula: str = Field(
         description="the reaction per host formula unit, e.g. FePO4 + Li -> LiFePO4"
     )
-    li_per_host: float = Field(description="Li exchanged per host formula unit")
+    li_per_host: float = Field(description="ions exchanged per host formula unit")
     energy_lithiated: float = Field(description="per host formula unit [eV]")
     energy_delithiated: float = Field(description="per host formula unit [eV]")
-    energy_li_metal: float = Field(description="bcc Li, per atom [eV]")
+    energy_li_metal: float = Field(description="the bcc metal of the ion, per atom [eV]")
     volume_change: float = Field(description="(V_lith - V_delith) / V_delith per host unit")
+    dispersion_applied: bool = Field(description="D3(BJ) was added to the potential")
+    uncertainty: float | None = Field(
+        description=(
+            "|CHGNet - SevenNet-0| [V] when cross-checked; null without a cross-check (the "
+            "method limits still apply)"
+        )
+    )
+    cross_check: CrossCheck | None = None
+    method_limits: list[MethodLimit] = Field(default_factory=list)
     lithiated: Relaxed
     delithiated: Relaxed
     li_metal: Relaxed
 
 
-def _host(comp: Any) -> Any:
+def _host(comp: Any, ion: str) -> Any:
     from pymatgen.core import Composition
 
-    return Composition({el: amt for el, amt in comp.items() if el.symbol != "Li"})
+    return Composition({el: amt for el, amt in comp.items() if el.symbol != ion})
+
+
+#: working ions and their metals in the structure library
+IONS = {"Li": "Li", "Na": "Na"}
 
 
 @tenant.capability(
@@ -268,67 +336,109 @@ def _host(comp: Any) -> Any:
     "chgnet",
     parameters=VoltageInput,
     result=VoltageOutput,
-    units={"average_voltage": "V", "energy_lithiated": "eV", "energy_delithiated": "eV"},
+    units={
+        "average_voltage": "V",
+        "uncertainty": "V",
+        "energy_lithiated": "eV",
+        "energy_delithiated": "eV",
+    },
     cost=2.0,
     fidelity=0.5,
-    lease_seconds=300.0,
+    lease_seconds=600.0,
 )
 def intercalation_voltage(p: VoltageInput, ctx: JobContext) -> VoltageOutput:
-    """Average intercalation voltage vs Li metal from CHGNet-relaxed energies.
+    """Average intercalation voltage vs Li (or Na) metal from relaxed CHGNet energies, with
+    D3(BJ) dispersion for layered hosts and an optional SevenNet-0 cross-check.
 
-    For Li_x1 H -> Li_x2 H (x1 > x2) per host formula unit H (Aydinol, Kohan, Ceder,
+    For A_x1 H -> A_x2 H (x1 > x2) per host formula unit H (Aydinol, Kohan, Ceder,
     Cho, Joannopoulos, Phys. Rev. B 56 (1997) 1354):
 
-        V = -[E(Li_x1 H) - E(Li_x2 H) - (x1 - x2) E(Li, bcc)] / ((x1 - x2) e)
+        V = -[E(A_x1 H) - E(A_x2 H) - (x1 - x2) E(A, bcc)] / ((x1 - x2) e)
 
-    Energies are CHGNet total energies of structures relaxed with their cells; E(Li) per
-    atom of relaxed bcc Li. Entropy and pV terms are neglected."""
+    Energies are total energies of structures relaxed with their cells; E(A) per atom of
+    relaxed bcc metal. Entropy and pV terms are neglected."""
     from bigmap.tenants.crystal.library import builtin
 
     lith = load(p.lithiated, "lithiated")
     delith = load(p.delithiated, "delithiated")
-    h1, h2 = _host(lith.composition), _host(delith.composition)
+    present = [ion for ion in IONS if lith.composition[ion] > 0]
+    ion = next((i for i in present if lith.composition[i] > delith.composition[i]), None)
+    if ion is None:
+        raise InputError(
+            "lithiated: holds no more Li or Na than the delithiated structure; the two "
+            "structures must differ only in Li or in Na"
+        )
+    h1, h2 = _host(lith.composition, ion), _host(delith.composition, ion)
     if not h1.elements:
-        raise InputError("lithiated: the structure holds nothing but Li")
+        raise InputError(f"lithiated: the structure holds nothing but {ion}")
     if h1.reduced_composition != h2.reduced_composition:
         raise InputError(
             f"delithiated: host {h2.reduced_formula} differs from the lithiated host "
-            f"{h1.reduced_formula}; the two structures must differ only in Li"
+            f"{h1.reduced_formula}; the two structures must differ only in {ion}"
         )
     unit = h1.reduced_composition
     n1 = h1.num_atoms / unit.num_atoms  # host formula units per cell
     n2 = h2.num_atoms / unit.num_atoms
-    x1 = lith.composition["Li"] / n1
-    x2 = delith.composition["Li"] / n2
+    x1 = lith.composition[ion] / n1
+    x2 = delith.composition[ion] / n2
     if x1 - x2 <= 1e-6:
         raise InputError(
-            f"lithiated: Li per host unit ({x1:g}) is not above the delithiated one ({x2:g})"
+            f"lithiated: {ion} per host unit ({x1:g}) is not above the delithiated one ({x2:g})"
         )
-    _settings_provenance(p, p.relax_cell, ctx)
-    raw = _relax_all(
-        [lith, delith, builtin("Li")], p, p.relax_cell, ctx, "relaxing lithiated, delithiated, Li"
-    )
-    (r1, s1), (r2, s2), (rli, sli) = (_relaxed(r, p.relax_cell) for r in raw)
-    e1, e2 = r1.energy / n1, r2.energy / n2
-    e_li = rli.energy / len(sli)
+    metal = builtin(IONS[ion])
+    d3, layered = potentials.use_d3(p.dispersion, [lith, delith])
+    _settings_provenance(p, p.relax_cell, ctx, d3)
     dx = x1 - x2
-    voltage = -(e1 - e2 - dx * e_li) / dx
+
+    def voltage(potential: Potential, span: tuple[float, float]) -> tuple[float, list]:
+        raw = _relax_all(
+            [lith, delith, metal],
+            p,
+            p.relax_cell,
+            ctx,
+            f"relaxing lithiated, delithiated, {ion} ({potential})",
+            span,
+            d3=d3,
+            potential=potential,
+        )
+        rel = [_relaxed(r, p.relax_cell) for r in raw]
+        (r1, _), (r2, _), (rm, sm) = rel
+        e1, e2, em = r1.energy / n1, r2.energy / n2, rm.energy / len(sm)
+        return -(e1 - e2 - dx * em) / dx, rel
+
+    v, rel = voltage("chgnet", (0.0, 0.5 if p.cross_check != "none" else 1.0))
+    (r1, s1), (r2, s2), (rli, sli) = rel
+    check = None
+    if p.cross_check == "sevennet":
+        v7, _ = voltage("sevennet", (0.5, 1.0))
+        check = CrossCheck(
+            potential="SevenNet-0 (11Jul2024)", average_voltage=v7, difference=v - v7
+        )
+        ctx.provenance["cross_check"] = check.model_dump()
+    limits = potentials.voltage_limits(unit, d3, any(layered))
     for name, r in (("lithiated", r1), ("delithiated", r2), ("li_metal", rli)):
         ctx.attach(f"{name}.cif", r.cif, "chemical/x-cif")
-    ctx.provenance["formula"] = "V = -[E(Li_x1 H) - E(Li_x2 H) - (x1-x2) E(Li bcc)] / (x1-x2) e"
+    ctx.provenance["formula"] = "V = -[E(A_x1 H) - E(A_x2 H) - (x1-x2) E(A bcc)] / (x1-x2) e"
+    ctx.provenance["layered"] = {"lithiated": layered[0], "delithiated": layered[1]}
+    ctx.provenance["method_limits"] = [m.model_dump() for m in limits]
     ctx.provenance["convergence"] = {
         n: {"converged": r.converged, "steps": r.steps, "max_force": r.max_force}
         for n, r in (("lithiated", r1), ("delithiated", r2), ("li_metal", rli))
     }
-    li2 = f"Li{x2:g}" if x2 > 1e-9 else ""
+    a2 = f"{ion}{x2:g}" if x2 > 1e-9 else ""
     return VoltageOutput(
-        average_voltage=voltage,
-        formula=f"{li2}{unit.reduced_formula} + {dx:g} Li -> Li{x1:g}{unit.reduced_formula}",
+        average_voltage=v,
+        ion=ion,
+        formula=f"{a2}{unit.reduced_formula} + {dx:g} {ion} -> {ion}{x1:g}{unit.reduced_formula}",
         li_per_host=dx,
-        energy_lithiated=e1,
-        energy_delithiated=e2,
-        energy_li_metal=e_li,
+        energy_lithiated=r1.energy / n1,
+        energy_delithiated=r2.energy / n2,
+        energy_li_metal=rli.energy / len(sli),
         volume_change=(s1.volume / n1 - s2.volume / n2) / (s2.volume / n2),
+        dispersion_applied=d3,
+        uncertainty=None if check is None else abs(check.difference),
+        cross_check=check,
+        method_limits=limits,
         lithiated=r1,
         delithiated=r2,
         li_metal=rli,
@@ -386,6 +496,7 @@ class MigrationOutput(BaseModel):
     supercell: list[int]
     initial_cif: str
     final_cif: str
+    method_limits: list[MethodLimit] = Field(default_factory=list)
 
 
 def _default_supercell(s: Any, min_length: float) -> list[int]:
@@ -529,7 +640,10 @@ def migration_barrier(p: MigrationInput, ctx: JobContext) -> MigrationOutput:
         f"{x:.5f},{e:.6f}\n" for x, e in zip(path, rel, strict=True)
     )
     ctx.attach("neb_profile.csv", profile_csv, "text/csv")
+    limits = potentials.barrier_limits()
+    ctx.provenance["method_limits"] = [m.model_dump() for m in limits]
     return MigrationOutput(
+        method_limits=limits,
         barrier=barrier,
         reverse_barrier=float(barrier - rel[-1]),
         reaction_energy=float(rel[-1]),

@@ -23,7 +23,7 @@ class Entry:
     build: Callable[[], Structure]
 
 
-def _lifepo4(a: float, b: float, c: float, with_li: bool = True) -> Structure:
+def _lifepo4(a: float, b: float, c: float, with_li: bool = True, ion: str = "Li") -> Structure:
     # Olivine LiFePO4, Pnma (62): A. A. Streltsov, E. L. Belokoneva, V. G. Tsirelson,
     # N. K. Hansen, Acta Cryst. B49 (1993) 147 (single-crystal X-ray refinement).
     species = ["Fe", "P", "O", "O", "O"]
@@ -35,7 +35,7 @@ def _lifepo4(a: float, b: float, c: float, with_li: bool = True) -> Structure:
         [0.16558, 0.04646, 0.28473],  # O3 8d
     ]
     if with_li:
-        species.insert(0, "Li")
+        species.insert(0, ion)
         coords.insert(0, [0.0, 0.0, 0.0])  # Li 4a
     return Structure.from_spacegroup("Pnma", Lattice.orthorhombic(a, b, c), species, coords)
 
@@ -87,6 +87,12 @@ def _bcc_li() -> Structure:
     # bcc Li, Im-3m (229), a = 3.51 Å at room temperature: R. Berliner, O. Fajen, H. G. Smith,
     # R. L. Hitterman, Phys. Rev. B 40 (1989) 12086.
     return Structure.from_spacegroup("Im-3m", Lattice.cubic(3.51), ["Li"], [[0, 0, 0]])
+
+
+def _bcc_na() -> Structure:
+    # bcc Na, Im-3m (229), a = 4.29 Å at room temperature (value as remembered from the
+    # standard tables, not checked here; the cell is relaxed before its energy is used)
+    return Structure.from_spacegroup("Im-3m", Lattice.cubic(4.29), ["Na"], [[0, 0, 0]])
 
 
 def _rocksalt(el: str, a: float) -> Structure:
@@ -167,6 +173,20 @@ LIBRARY: dict[str, Entry] = {
             _bcc_li,
         ),
         Entry(
+            "NaFePO4",
+            "olivine NaFePO4 (Pnma), 28 atoms: LiFePO4 positions with Na in a larger cell",
+            "cell as remembered from P. Moreau, D. Guyomard, J. Gaubicher, F. Boucher, Chem. "
+            "Mater. 22 (2010) 4126 (a=10.406, b=6.218, c=4.946 Å; not checked here), positions "
+            "of LiFePO4 (Streltsov et al. 1993); relaxed before use",
+            lambda: _lifepo4(10.406, 6.218, 4.946, ion="Na"),
+        ),
+        Entry(
+            "Na",
+            "bcc Na metal (Im-3m), 1 atom",
+            "a=4.29 Å (as remembered, not checked here; relaxed before use)",
+            _bcc_na,
+        ),
+        Entry(
             "LiF",
             "rocksalt LiF (Fm-3m), 2 atoms",
             "a=4.026 Å: R. W. G. Wyckoff, Crystal Structures, Vol. 1, 2nd ed., Wiley (1963)",
@@ -187,6 +207,7 @@ PAIRS: dict[str, str] = {
     "LiCoO2": "CoO2",
     "LiMn2O4": "Mn2O4",
     "LiC6": "graphite",
+    "NaFePO4": "FePO4",
 }
 
 

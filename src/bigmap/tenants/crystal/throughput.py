@@ -271,13 +271,18 @@ def relax_one(
     relax_cell: bool = True,
     optimizer: str = "FIRE",
     model: Any | None = None,
+    potential: str = "chgnet",
+    d3: bool = False,
 ) -> dict[str, Any]:
-    """Relax with CHGNet through ASE (FrechetCellFilter when the cell relaxes); returns the
-    relaxed structure (pymatgen dict), its prediction and the convergence."""
+    """Relax with CHGNet (or SevenNet-0, optionally plus D3(BJ)) through ASE
+    (FrechetCellFilter when the cell relaxes); returns the relaxed structure (pymatgen dict),
+    its prediction and the convergence."""
     import io
     import warnings
     from contextlib import redirect_stdout
 
+    if potential != "chgnet" or d3:
+        return _relax_ase(structure, fmax, steps, relax_cell, optimizer, model, potential, d3)
     from chgnet.model import StructOptimizer
 
     model = model or load_model()
@@ -298,6 +303,61 @@ def relax_one(
         "steps": n_steps,
         "converged": bool(converged),
         "initial_energy": float(traj.energies[0]) if len(traj.energies) else math.nan,
+    }
+
+
+def _relax_ase(
+    structure: Any,
+    fmax: float,
+    steps: int,
+    relax_cell: bool,
+    optimizer: str,
+    model: Any | None,
+    potential: str,
+    d3: bool,
+) -> dict[str, Any]:
+    """The same relaxation on any ASE calculator of :mod:`.potentials`."""
+    import warnings
+
+    from ase import optimize
+    from ase.filters import FrechetCellFilter
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from bigmap.tenants.crystal.potentials import GPA_PER_EV_A3, calculator
+
+    adaptor = AseAtomsAdaptor()
+    atoms = adaptor.get_atoms(structure)
+    atoms.calc = calculator(potential, d3, model)  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        initial = float(atoms.get_potential_energy())
+        target = FrechetCellFilter(atoms) if relax_cell else atoms
+        opt = getattr(optimize, optimizer)(target, logfile=None)
+        converged = bool(opt.run(fmax=fmax, steps=steps))
+        energy = float(atoms.get_potential_energy())
+        forces = np.asarray(atoms.get_forces(), dtype=float)
+        stress = np.asarray(atoms.get_stress(voigt=True), dtype=float) * GPA_PER_EV_A3
+    magmoms = [0.0] * len(atoms)
+    calcs = getattr(atoms.calc, "calcs", [atoms.calc])
+    mag = calcs[0].results.get("magmoms") if potential == "chgnet" else None
+    if mag is not None:
+        magmoms = np.asarray(mag, dtype=float).ravel().tolist()
+    final = adaptor.get_structure(atoms)
+    n = len(atoms)
+    return {
+        "structure": final.as_dict(),
+        "prediction": {
+            "energy_per_atom": energy / n,
+            "energy": energy,
+            "forces": forces.tolist(),
+            "max_force": float(np.linalg.norm(forces, axis=1).max()) if n else 0.0,
+            # ASE's sign: positive = tensile; CHGNet's predict_structure reports GPa the same way
+            "stress": stress.tolist(),
+            "magmoms": magmoms,
+        },
+        "steps": int(opt.nsteps),
+        "converged": converged,
+        "initial_energy": initial,
     }
 
 
