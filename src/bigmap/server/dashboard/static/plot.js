@@ -26,6 +26,16 @@ export function ticks(lo, hi, n = 5) {
   return out;
 }
 
+// significant digits for tick labels so that neighbouring ticks never read the same
+// (298.1, 298.2 ... rather than 298, 298 ...)
+export function tickDigits(ts) {
+  if (ts.length < 2) return 3;
+  const step = Math.min(...ts.slice(1).map((t, i) => Math.abs(t - ts[i])).filter((d) => d > 0));
+  const big = Math.max(...ts.map(Math.abs));
+  if (!(step > 0) || !(big > 0)) return 3;
+  return Math.min(10, Math.max(3, Math.ceil(Math.log10(big / step) + 1e-9) + 1));
+}
+
 function logTicks(lo, hi) {
   const out = [];
   for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
@@ -75,8 +85,9 @@ export function chart(o) {
   const parts = [];
   const xt = o.xLog ? logTicks(x0, x1) : ticks(x0, x1, Math.max(3, Math.round(pw / 90)));
   const yt = o.yLog ? logTicks(y0, y1) : ticks(y0, y1, Math.max(3, Math.round(ph / 50)));
-  for (const t of xt) parts.push(`<line class="gridline" x1="${X(t)}" x2="${X(t)}" y1="${m.t}" y2="${m.t + ph}"/><text x="${X(t)}" y="${m.t + ph + 14}" text-anchor="middle">${esc(fmt(t, 3))}</text>`);
-  for (const t of yt) parts.push(`<line class="gridline" x1="${m.l}" x2="${m.l + pw}" y1="${Y(t)}" y2="${Y(t)}"/><text x="${m.l - 5}" y="${Y(t) + 3.5}" text-anchor="end">${esc(fmt(t, 3))}</text>`);
+  const xd = tickDigits(xt), yd = tickDigits(yt);
+  for (const t of xt) parts.push(`<line class="gridline" x1="${X(t)}" x2="${X(t)}" y1="${m.t}" y2="${m.t + ph}"/><text class="tick x" x="${X(t)}" y="${m.t + ph + 14}" text-anchor="middle">${esc(fmt(t, xd))}</text>`);
+  for (const t of yt) parts.push(`<line class="gridline" x1="${m.l}" x2="${m.l + pw}" y1="${Y(t)}" y2="${Y(t)}"/><text class="tick y" x="${m.l - 5}" y="${Y(t) + 3.5}" text-anchor="end">${esc(fmt(t, yd))}</text>`);
   parts.push(`<line class="axis" x1="${m.l}" x2="${m.l + pw}" y1="${m.t + ph}" y2="${m.t + ph}"/><line class="axis" x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${m.t + ph}"/>`);
   if (o.diagonal) parts.push(`<line class="gridline" style="stroke-dasharray:4 3;stroke:var(--muted)" x1="${X(x0)}" y1="${Y(y0)}" x2="${X(x1)}" y2="${Y(y1)}"/>`);
   parts.push(`<text x="${m.l + pw / 2}" y="${H - 6}" text-anchor="middle">${esc(o.xLabel || "")}</text>`);
@@ -187,7 +198,41 @@ export function bars(o) {
   return `<svg class="chart bars" viewBox="0 0 ${W} ${H}" style="max-width:${Math.round(W * 1.4)}px" role="img" aria-label="${esc(o.title || "bars")}">${parts.join("")}</svg>`;
 }
 
-// graph({nodes: [{id, label, sub, col, href, self}], edges: [{from, to, label}]}): columns by col
+// Siblings grouped: in a column with more than `max` nodes, those of one kind (their `sub`)
+// become one node "N results" (data-group) with their edges merged, unless the group's key
+// is in `expanded`; the self node and linked pages of a small group stay.
+export function groupSiblings(g, expanded = new Set(), max = 8) {
+  const byCol = {};
+  for (const n of g.nodes) (byCol[n.col] ||= []).push(n);
+  const into = {};
+  const nodes = [];
+  for (const [col, list] of Object.entries(byCol)) {
+    if (list.length <= max) { nodes.push(...list); continue; }
+    const kinds = {};
+    for (const n of list) (kinds[(n.sub || "").replace(/\s·.*$/, "")] ||= []).push(n);
+    for (const [kind, members] of Object.entries(kinds)) {
+      const key = `${col}:${kind}`;
+      const rest = members.filter((n) => !n.self);
+      if (expanded.has(key) || rest.length < 3) { nodes.push(...members); continue; }
+      nodes.push(...members.filter((n) => n.self));
+      const id = `group:${key}`;
+      nodes.push({ id, label: `${rest.length} × ${kind || "node"}`, sub: "siblings: click to expand", col: Number(col), group: key });
+      for (const n of rest) into[n.id] = id;
+    }
+  }
+  const seen = new Set();
+  const edges = [];
+  for (const e of g.edges) {
+    const from = into[e.from] || e.from, to = into[e.to] || e.to;
+    const k = `${from}>${to}`;
+    if (from === to || seen.has(k)) continue;
+    seen.add(k);
+    edges.push({ ...e, from, to, label: into[e.from] || into[e.to] ? "" : e.label });
+  }
+  return { ...g, nodes, edges, grouped: Object.keys(into).length };
+}
+
+// graph({nodes: [{id, label, sub, col, href, self, group}], edges: [{from, to, label}]}): columns by col
 export function graph(o) {
   const nodes = o.nodes || [];
   if (!nodes.length) return empty(o, 600, 100);
@@ -214,7 +259,7 @@ export function graph(o) {
     const p = pos[n.id];
     const label = n.label.length > 28 ? n.label.slice(0, 27) + "…" : n.label;
     const sub = (n.sub || "").length > 32 ? n.sub.slice(0, 31) + "…" : n.sub || "";
-    const g = `<g class="node${n.self ? " self" : ""}" data-node="${esc(n.id)}"><rect x="${p.x}" y="${p.y}" width="${nw}" height="${nh}" rx="6"/><text x="${p.x + 8}" y="${p.y + 16}">${esc(label)}</text><text class="sub" x="${p.x + 8}" y="${p.y + 31}">${esc(sub)}</text><title>${esc(`${n.label}\n${n.sub || ""}`)}</title></g>`;
+    const g = `<g class="node${n.self ? " self" : ""}${n.group ? " prov-group" : ""}" data-node="${esc(n.id)}"${n.group ? ` data-group="${esc(n.group)}" role="button" tabindex="0"` : ""}><rect x="${p.x}" y="${p.y}" width="${nw}" height="${nh}" rx="6"/><text x="${p.x + 8}" y="${p.y + 16}">${esc(label)}</text><text class="sub" x="${p.x + 8}" y="${p.y + 31}">${esc(sub)}</text><title>${esc(`${n.label}\n${n.sub || ""}`)}</title></g>`;
     parts.push(n.href ? `<a href="${esc(n.href)}" data-link>${g}</a>` : g);
   }
   return `<svg class="chart graph" viewBox="0 0 ${W} ${H}" style="max-width:${W}px" role="img" aria-label="provenance graph">${parts.join("")}</svg>`;
