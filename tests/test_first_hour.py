@@ -430,3 +430,19 @@ def test_nothing_points_outside_the_repository():
     for path in [REPO / "README.md", *(REPO / "docs").glob("*.md")]:
         text = path.read_text()
         assert "../shared" not in text and "/work/shared" not in text, path
+
+
+def test_generated_references_are_current():
+    out = subprocess.run(
+        [sys.executable, "-m", "bigmap.docgen", "--check"], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    cli = (REPO / "docs/cli.md").read_text()
+    for cmd in ("bigmap request", "bigmap result", "bigmap campaign validate", "bigmap tenant new"):
+        assert f"## `{cmd}`" in cli
+
+
+def test_readme_links_the_docs_and_they_exist():
+    text = (REPO / "README.md").read_text()
+    for doc in ("tutorial", "campaign-spec", "cli", "architecture"):
+        assert f"docs/{doc}.md" in text and (REPO / f"docs/{doc}.md").exists()
