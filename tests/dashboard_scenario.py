@@ -291,6 +291,7 @@ class ScenarioPlanner:
                 {"formulation": formulation(top["x"][0]), "temperature": top["x"][1]},
                 tenant_id=self.tenant["id"],
                 campaign_id=self.id,
+                queue=True,  # no station here: it waits for one, marked unservable
             )
             self.event(
                 "decision",

@@ -350,7 +350,11 @@ def test_claim_is_exclusive_under_20_concurrent_claimers(live, alice, planner):
 def test_claim_respects_limitations_and_owner(live, alice, planner):
     st = station(alice, uniq("warm"), t_range=(300, 310))
     req = alice.create_request(
-        "conductivity", "two_electrode", cond_params(temperature=250.0), tenant_id=planner["id"]
+        "conductivity",
+        "two_electrode",
+        cond_params(temperature=250.0),
+        tenant_id=planner["id"],
+        queue=True,  # outside every station's range: kept only when queued
     )
     with pytest.raises(ConflictError) as exc:
         alice.claim(req["id"], st["id"])

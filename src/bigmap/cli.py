@@ -40,6 +40,8 @@ def _main(
     ] = False,
 ) -> None:
     """bigmap: an open Materials Acceleration Platform for battery research."""
+    if debug:
+        os.environ["BIGMAP_DEBUG"] = "1"
 
 
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)

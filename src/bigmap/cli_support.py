@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 DEBUG_ENV = "BIGMAP_DEBUG"
 
@@ -82,9 +83,45 @@ def print_error(message: str) -> None:
     sys.stderr.flush()
 
 
+def one_line(exc: Exception) -> typer.Exit:
+    """The ``typer.Exit`` of an error, its message printed as one line (``CliError``, the
+    broker's answers, the database's, a campaign specification's, a file's), or a short note
+    for a bug; the traceback only when debugging (then the error itself is raised)."""
+    if debugging():
+        raise exc
+    known = explain(exc)
+    if known is None:
+        print_error(
+            f"unexpected {type(exc).__name__}: {exc} "
+            "(run again with --debug for the traceback, and please report it)"
+        )
+        return typer.Exit(1)
+    print_error(known[0])
+    return typer.Exit(known[1])
+
+
+class Group(TyperGroup):
+    """The root command group: every error of a command becomes one line (also when the
+    command runs in-process, as ``typer.testing.CliRunner`` runs it)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if hasattr(exc, "exit_code"):  # click's own (usage errors, exits): click prints them
+                raise
+            raise one_line(exc) from None
+
+
 class App(typer.Typer):
     """A ``typer.Typer`` whose errors are one clear line; ``--debug`` anywhere on the command
     line (or ``BIGMAP_DEBUG=1``) shows the traceback instead."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("cls", Group)
+        super().__init__(**kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if "--debug" in sys.argv[1:]:
@@ -95,18 +132,10 @@ class App(typer.Typer):
         except KeyboardInterrupt:
             print_error("interrupted")
             sys.exit(130)
-        except Exception as exc:
-            if debugging():
+        except Exception as exc:  # raised outside a command (the callback, typer itself)
+            if hasattr(exc, "exit_code"):
                 raise
-            known = explain(exc)
-            if known is None:
-                print_error(
-                    f"unexpected {type(exc).__name__}: {exc} "
-                    "(run again with --debug for the traceback, and please report it)"
-                )
-                sys.exit(1)
-            print_error(known[0])
-            sys.exit(known[1])
+            raise SystemExit(one_line(exc).exit_code) from None
 
 
 def quiet_http_logs(level: str) -> None:

@@ -76,10 +76,20 @@ export function chart(o) {
   let [y0, y1] = o.yRange || extent(ys, o.yLog);
   if (o.diagonal) { const lo = Math.min(x0, y0), hi = Math.max(x1, y1); x0 = y0 = lo; x1 = y1 = hi; }
   const pw = W - m.l - m.r, ph = H - m.t - m.b;
+  let clipped = 0;
   if (o.equal) {
+    // the same unit per pixel on both axes, anchored at the data's lower left (a Nyquist plot
+    // grows right and up); a tail far taller than the rest (a blocking electrode's capacitive
+    // branch) may not squeeze the data into a strip: the window is at most 4 times the data's
+    // width, and what runs off the top is counted in data-clipped
     const ux = (x1 - x0) / pw, uy = (y1 - y0) / ph;
-    if (ux > uy) { const c = (y0 + y1) / 2, h = (ux * ph) / 2; y0 = c - h; y1 = c + h; }
-    else { const c = (x0 + x1) / 2, w = (uy * pw) / 2; x0 = c - w; x1 = c + w; }
+    if (ux >= uy) y1 = y0 + ux * ph;
+    else {
+      const u = Math.min(uy, 4 * ux);
+      x1 = x0 + u * pw;
+      y1 = y0 + u * ph;
+      clipped = all.filter((p) => p.y > y1 || p.x > x1).length;
+    }
   }
   const X = scale(x0, x1, m.l, m.l + pw, o.xLog), Y = scale(y0, y1, m.t + ph, m.t, o.yLog);
   const parts = [];
@@ -124,7 +134,9 @@ export function chart(o) {
     });
     parts.push(...items);
   }
-  return `<svg class="chart" viewBox="0 0 ${W} ${H}" style="max-width:${Math.round(W * 1.3)}px" role="img" aria-label="${esc(o.title || o.yLabel || "chart")}" data-points="${all.length}">${parts.join("")}</svg>`;
+  if (clipped) parts.push(`<text class="chart-clipped" x="${m.l + pw - 4}" y="${m.t + 12}" text-anchor="end">${clipped} point${clipped > 1 ? "s" : ""} above ↑ (up to ${esc(fmt(Math.max(...all.map((p) => p.y)), 3))})</text>`);
+  const range = [x0, x1, y0, y1].map((v) => Number(v.toPrecision(6))).join(" ");
+  return `<svg class="chart" viewBox="0 0 ${W} ${H}" style="max-width:${Math.round(W * 1.3)}px" role="img" aria-label="${esc(o.title || o.yLabel || "chart")}" data-points="${all.length}" data-range="${range}" data-plot="${pw} ${ph}" data-clipped="${clipped}">${parts.join("")}</svg>`;
 }
 
 function empty(o, W, H) {
