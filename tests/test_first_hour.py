@@ -20,7 +20,7 @@ import yaml
 from bigmap.planner.check import check_spec, schema_leaf
 from bigmap.planner.runner import get_path
 from bigmap.planner.spec import SpecError, load_spec
-from tests.conftest import REPO
+from tests.conftest import REPO, cli_worker
 
 EXAMPLE = REPO / "src/bigmap/planner/examples/conductivity.yaml"
 CLI = [sys.executable, "-m", "bigmap.cli"]
@@ -360,22 +360,7 @@ def test_tenant_new_scaffold_passes_its_test_and_answers_a_request(live_one, tmp
     assert tests.returncode == 0 and "3 passed" in tests.stdout, tests.stdout + tests.stderr
     again = bigmap("tenant", "new", "arrhenius-fit", cwd=tmp_path)
     assert again.returncode == 2 and "exists" in again.stderr
-    env = {**os.environ, "BIGMAP_BROKER_URL": live_one.url, "BIGMAP_TOKEN": live_one.tokens["bob"]}
-    proc = subprocess.Popen(
-        [*CLI, "worker", "arrhenius_fit", "--poll", "1"],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        with live_one.client("alice") as c:
-            deadline = time.monotonic() + 60
-            while not any(t["name"] == "arrhenius-fit" and t["alive"] for t in c.tenants()):
-                assert proc.poll() is None, proc.communicate()[0]
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+    with cli_worker(live_one, "arrhenius-fit", target="arrhenius_fit", cwd=root, timeout=300):
         asked = bigmap(
             "request",
             "conductivity/arrhenius_fit",
@@ -386,12 +371,8 @@ def test_tenant_new_scaffold_passes_its_test_and_answers_a_request(live_one, tmp
             "60",
             live=live_one,
         )
-        assert asked.returncode == 0, asked.stderr
-        assert "conductivity" in asked.stdout and "S/m" in asked.stdout
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out = proc.communicate(timeout=60)[0]
-    assert proc.returncode == 0, out
+    assert asked.returncode == 0, asked.stderr
+    assert "conductivity" in asked.stdout and "S/m" in asked.stdout
 
 
 # ------------------------------------------------------------------ errors and the database

@@ -174,7 +174,10 @@ def serve(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     console.print(
-        f"bigmap broker on http://{host}:{port} (database {url.split('@')[-1]}); API docs at /docs"
+        f"bigmap broker on http://{host}:{port} (database {url.split('@')[-1]}): dashboard "
+        f"http://{host}:{port}/, API reference http://{host}:{port}/docs",
+        soft_wrap=True,
+        highlight=False,
     )
     uvicorn.run(
         "bigmap.server.app:app_from_env",
