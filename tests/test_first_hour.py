@@ -23,6 +23,7 @@ from bigmap.planner.spec import SpecError, load_spec
 from tests.conftest import REPO, cli_worker
 
 EXAMPLE = REPO / "src/bigmap/planner/examples/conductivity.yaml"
+REQUEST = REPO / "src/bigmap/planner/examples/conductivity-request.json"
 CLI = [sys.executable, "-m", "bigmap.cli"]
 
 
@@ -245,11 +246,9 @@ def test_request_and_result_from_the_command_line(workers, tmp_path):
     live, _ = workers
     tpl = bigmap("request", "conductivity/transport_model", "--template", live=live)
     assert tpl.returncode == 0 and "formulation" in json.loads(tpl.stdout)
-    params = json.loads(tpl.stdout)
-    params["temperature"] = 298.15
-    f = tmp_path / "params.json"
-    f.write_text(json.dumps(params))
-    out = bigmap("request", "conductivity/transport_model", "--json", str(f), "--wait", live=live)
+    out = bigmap(
+        "request", "conductivity/transport_model", "--json", str(REQUEST), "--wait", live=live
+    )
     assert out.returncode == 0, out.stderr
     assert "siemens / meter" in out.stdout and "/ui/results/" in out.stdout
     rid = out.stdout.split()[1]
@@ -264,9 +263,7 @@ def test_request_and_result_from_the_command_line(workers, tmp_path):
 
 def test_an_unservable_request_is_refused_with_the_reason_unless_queued(workers, tmp_path):
     live, _ = workers
-    tpl = json.loads(
-        bigmap("request", "conductivity/transport_model", "--template", live=live).stdout
-    )
+    tpl = json.loads(REQUEST.read_text())
     tpl["temperature"] = 400.0  # outside what the model accepts (263-323 K)
     f = tmp_path / "hot.json"
     f.write_text(json.dumps(tpl))

@@ -177,8 +177,8 @@ async function conductivity(res, files, out) {
   const vsT = ["measured", "model"].map((sk) => ({ name: sk === "measured" ? "measured" : "model prediction", hollow: sk === "model", points: pts.filter((x) => src(x.r) === sk).map(({ r, p }) => ({ x: p.T, y: p.value, yerr: p.unc, href: `/ui/results/${r.id}`, hi: r.id === res.id, title: `${fmt(p.value)} S/m at ${fmt(p.T)} K` })) })).filter((s) => s.points.length);
   const comp = me.form.map((x) => { const n = chemicalName(x.chemical, me.info?.[x.chemical?.SMILES]); return `${n ? `<b>${esc(n)}</b> ` : ""}<span class="mono">${esc(x.chemical?.SMILES || "?")}</span>: ${fmt(x.fraction)}`; }).join(" · ");
   out.push(section("Conductivity", `<p><b id="conductivity-value">${fmt(me.value)} ± ${fmt(me.unc)} S/m</b> at ${fmt(me.T)} K <span class="muted">(${fmt(me.value * 10)} mS/cm)</span></p><p class="muted" id="composition">${comp} (fractions: ${esc(me.form[0]?.fraction_type || "")})</p>
-    <div class="grid2">${chart({ title: "Conductivity against composition", xLabel: "salt mole fraction", yLabel: "conductivity [S/m]", series: byT })}
-    ${chart({ title: "Conductivity against temperature", xLabel: "temperature [K]", yLabel: "conductivity [S/m]", series: vsT })}</div>
+    <div class="grid2">${chart({ title: "Conductivity against composition", xLabel: "salt mole fraction", yLabel: "conductivity [S/m]", series: byT, legend: true })}
+    ${chart({ title: "Conductivity against temperature", xLabel: "temperature [K]", yLabel: "conductivity [S/m]", series: vsT, legend: true })}</div>
     <p class="chart-note">${pts.length} ${esc(res.quantity)} results you may see; this one ringed.</p>`, "render-conductivity"));
   return true;
 }
