@@ -96,9 +96,12 @@ def _with_names(message: str, client: Any) -> str:
     """``tenant <uuid>`` in a broker's message as ``tenant NAME``."""
     try:
         names = {t["id"]: t["name"] for t in client.tenants()}
-    except Exception:
-        return message
-    return _UUID.sub(lambda m: names.get(m.group(0), m.group(0)), message)
+    except Exception:  # the names are a courtesy: the message stands without them
+        names = {}
+    message = _UUID.sub(lambda m: names.get(m.group(0), m.group(0)), message)
+    # the same reason for each of a tenant's alternative limitations, said once
+    head, sep, tail = message.partition(" (post it with queue=true")
+    return "; or ".join(dict.fromkeys(head.split("; or "))) + sep + tail
 
 
 def request(
