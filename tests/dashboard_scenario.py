@@ -80,6 +80,11 @@ lg_tenant = Tenant(
     "landesfeind2019",
     parameters=LGIn,
     result=LGOut,
+    units={
+        "conductivity.values": "S/m",
+        "conductivity.uncertainty": "S/m",
+        "conductivity.temperature": "K",
+    },
     limitations={"temperature": [{"min": 263.15, "max": 323.15}]},
 )
 def lg_conductivity(p: LGIn, ctx: JobContext) -> LGOut:
