@@ -302,6 +302,13 @@ def run_demo(
 
 
 def _wait_for_ctrl_c() -> None:
+    """Wait for Ctrl-C or SIGTERM (then the caller stops the broker and the workers)."""
+
+    def stop(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)  # also when started with SIGINT ignored (&, nohup)
     try:
         while True:
             time.sleep(3600)
