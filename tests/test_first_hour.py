@@ -424,3 +424,36 @@ def test_readme_links_the_docs_and_they_exist():
     text = (REPO / "README.md").read_text()
     for doc in ("tutorial", "campaign-spec", "cli", "architecture"):
         assert f"docs/{doc}.md" in text and (REPO / f"docs/{doc}.md").exists()
+
+
+@pytest.mark.slow
+def test_demo_announces_itself_keeps_its_database_and_its_broker(tmp_path):
+    db = tmp_path / "demo.db"
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [*CLI, "demo", "--requests", "2", "--keep", "--db", str(db)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "keep running" in line or proc.poll() is not None:
+                break
+        text = "".join(lines)
+        # up front: what it does, how long it takes, where the database is kept
+        assert "about 5 minutes" in text.split("\n\n")[0] or "about 5 minutes" in lines[0]
+        assert str(db) in text and "sign in as demo" in text
+        assert "database kept at" in text and db.exists()
+        url = next(w for w in text.split() if w.startswith("http://127.0.0.1:"))
+        dash = url.split("/ui/")[0]
+        assert httpx.get(f"{dash}/ui/campaigns").status_code == 200  # still serving
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=120)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{dash}/api/v1/health", timeout=2)
