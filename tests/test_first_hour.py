@@ -450,7 +450,7 @@ def test_demo_announces_itself_keeps_its_database_and_its_broker(tmp_path):
         assert "about 5 minutes" in lines[0]
         assert str(db) in text and "sign in as demo" in text
         assert "database kept at" in text and db.exists()
-        url = next(w for w in text.split() if w.startswith("http://127.0.0.1:"))
+        url = next(w for w in text.split() if "/ui/campaigns/" in w)
         dash = url.split("/ui/")[0]
         assert httpx.get(f"{dash}/ui/campaigns").status_code == 200  # still serving
     finally:
