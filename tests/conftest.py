@@ -123,15 +123,23 @@ def _live(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Liv
 
 
 @contextlib.contextmanager
-def cli_worker(live: Live, name: str, user: str = "bob", timeout: float = 90) -> Iterator[dict]:
-    """``bigmap worker NAME`` as a user runs it (a child process with the broker's URL and a
-    token in its environment); yields its tenant once registered and alive, stops it with
-    SIGTERM and checks that it exits cleanly."""
+def cli_worker(
+    live: Live,
+    name: str,
+    user: str = "bob",
+    timeout: float = 90,
+    *,
+    target: str | None = None,
+    cwd: Path = REPO,
+) -> Iterator[dict]:
+    """``bigmap worker TARGET`` (default: NAME) as a user runs it, in ``cwd`` (a child process
+    with the broker's URL and a token in its environment); yields its tenant NAME once
+    registered and alive, stops it with SIGTERM and checks that it exits cleanly."""
     env = {**os.environ, "BIGMAP_BROKER_URL": live.url, "BIGMAP_TOKEN": live.tokens[user]}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bigmap.cli", "worker", name, "--poll", "1"],
+        [sys.executable, "-m", "bigmap.cli", "worker", target or name, "--poll", "1"],
         env=env,
-        cwd=REPO,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -80,6 +80,11 @@ lg_tenant = Tenant(
     "landesfeind2019",
     parameters=LGIn,
     result=LGOut,
+    units={
+        "conductivity.values": "S/m",
+        "conductivity.uncertainty": "S/m",
+        "conductivity.temperature": "K",
+    },
     limitations={"temperature": [{"min": 263.15, "max": 323.15}]},
 )
 def lg_conductivity(p: LGIn, ctx: JobContext) -> LGOut:
@@ -291,6 +296,7 @@ class ScenarioPlanner:
                 {"formulation": formulation(top["x"][0]), "temperature": top["x"][1]},
                 tenant_id=self.tenant["id"],
                 campaign_id=self.id,
+                queue=True,  # no station here: it waits for one, marked unservable
             )
             self.event(
                 "decision",

@@ -213,11 +213,20 @@ def test_token_acts_only_as_its_own_tenants(live, planner):
 
 
 def test_unservable_requests_are_kept_and_marked(alice, planner):
+    # refused by default, with the reason; queued on demand
+    with pytest.raises(ValidationFailed, match="no tenant can serve it now"):
+        alice.create_request(
+            "conductivity", "two_electrode", cond_params(temperature=250.0), tenant_id=planner["id"]
+        )
     req = alice.create_request(
-        "conductivity", "two_electrode", cond_params(temperature=250.0), tenant_id=planner["id"]
+        "conductivity",
+        "two_electrode",
+        cond_params(temperature=250.0),
+        tenant_id=planner["id"],
+        queue=True,
     )
     assert req["status"] == "pending"
-    assert req["status_info"]["servable"] is False and "unservable_reason" in req["status_info"]
+    assert req["status_info"]["servable"] is False and req["status_info"]["unservable_reason"]
     st = station(alice, uniq("cold-station"), t_range=(240, 260))
     time.sleep(0.05)
     assert alice.request(req["id"])["status_info"]["servable"] is True
@@ -341,7 +350,11 @@ def test_claim_is_exclusive_under_20_concurrent_claimers(live, alice, planner):
 def test_claim_respects_limitations_and_owner(live, alice, planner):
     st = station(alice, uniq("warm"), t_range=(300, 310))
     req = alice.create_request(
-        "conductivity", "two_electrode", cond_params(temperature=250.0), tenant_id=planner["id"]
+        "conductivity",
+        "two_electrode",
+        cond_params(temperature=250.0),
+        tenant_id=planner["id"],
+        queue=True,  # outside every station's range: kept only when queued
     )
     with pytest.raises(ConflictError) as exc:
         alice.claim(req["id"], st["id"])

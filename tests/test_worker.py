@@ -73,12 +73,13 @@ def worker(live_one):
     assert proc.returncode == 0, out
 
 
-def ask(client, tenant, **params):
+def ask(client, tenant, queue: bool = False, **params):
     return client.create_request(
         "polynomial",
         "horner",
         {"x": 2.0, "coefficients": [1.0, 0.0, -1.0], **params},
         tenant_id=tenant["id"],
+        queue=queue,
     )
 
 
@@ -113,7 +114,7 @@ def test_failures_become_failed_requests_with_the_reason(worker, fail, kind, mes
 def test_out_of_limits_request_is_not_taken(worker):
     live, tenant = worker
     with live.client("bob") as c:
-        req = ask(c, tenant, x=50.0)  # the tenant serves -10 <= x <= 10
+        req = ask(c, tenant, x=50.0, queue=True)  # the tenant serves -10 <= x <= 10
         assert req["status_info"]["servable"] is False
         time.sleep(2.0)
         assert c.request(req["id"])["status"] == "pending"

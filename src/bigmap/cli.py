@@ -12,13 +12,38 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-app = typer.Typer(
+from bigmap import cli_campaign, cli_request, cli_scaffold
+from bigmap.cli_support import (
+    App,
+    CliError,
+    broker_client,
+    dashboard_url,
+    database_url,
+    default_campaign_name,
+    resolve_campaign,
+)
+
+app = App(
     help="bigmap: an open Materials Acceleration Platform for battery research.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="show the traceback of an error (BIGMAP_DEBUG=1)")
+    ] = False,
+) -> None:
+    """bigmap: an open Materials Acceleration Platform for battery research."""
+    if debug:
+        os.environ["BIGMAP_DEBUG"] = "1"
+
+
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 user_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
@@ -38,15 +63,15 @@ err = Console(stderr=True)
 DbOpt = Annotated[
     str | None,
     typer.Option(
-        "--db", help="database URL (default: BIGMAP_DATABASE_URL or SQLite in the user data dir)"
+        "--db",
+        help="database: a file path (SQLite) or a URL such as postgresql+psycopg://USER@HOST/DB "
+        "(default: BIGMAP_DATABASE_URL or SQLite in the user data dir)",
     ),
 ]
 
 
 def _url(db: str | None) -> str:
-    from bigmap.config import get_settings
-
-    return db or get_settings().database_url
+    return database_url(db)
 
 
 def _broker(db: str | None):
@@ -76,8 +101,7 @@ def _system_actor():
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
+    raise CliError(message, code)
 
 
 def _run(fn, *args: Any, **kwargs: Any) -> Any:
@@ -150,7 +174,10 @@ def serve(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     console.print(
-        f"bigmap broker on http://{host}:{port} (database {url.split('@')[-1]}); API docs at /docs"
+        f"bigmap broker on http://{host}:{port} (database {url.split('@')[-1]}): dashboard "
+        f"http://{host}:{port}/, API reference http://{host}:{port}/docs",
+        soft_wrap=True,
+        highlight=False,
     )
     uvicorn.run(
         "bigmap.server.app:app_from_env",
@@ -299,7 +326,12 @@ def tenant_list(db: DbOpt = None) -> None:
 @app.command()
 def worker(
     tenant: Annotated[
-        str, typer.Argument(help="a built-in tenant name or package.module[:attribute]")
+        str,
+        typer.Argument(
+            help="a built-in tenant (electrolyte-model, cell-sim, molecule-sim, crystal-sim, "
+            "virtual-lab), an installed one, a file (my_tenant.py), or a module "
+            "(my_package.my_tenant[:attribute], also from the current folder)"
+        ),
     ],
     broker: Annotated[
         str | None, typer.Option(help="broker URL (default BIGMAP_BROKER_URL)")
@@ -318,12 +350,11 @@ def worker(
 ) -> None:
     """Run a tenant: register it, then claim, run and post until stopped (SIGTERM returns
     unfinished claims to the queue)."""
+    from bigmap.cli_support import quiet_http_logs
     from bigmap.client import BrokerClient, BrokerError, BrokerUnavailable
     from bigmap.tenants import load_tenant
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    quiet_http_logs(log_level)
     try:
         t = load_tenant(tenant)
     except ValueError as exc:
@@ -431,19 +462,20 @@ TokenOpt = Annotated[
 
 
 def _planner_client(broker: str | None, token: str | None):
-    from bigmap.client import BrokerClient
-
-    client = BrokerClient(broker, token)
-    if not client.token:
-        _fail("no token: pass --token or set BIGMAP_TOKEN (bigmap token create NAME)", 2)
-    return client
+    return broker_client(broker, token)
 
 
 def _drive(runner, quiet: bool, max_steps: int | None) -> None:
     from bigmap.client import BrokerError, BrokerUnavailable
     from bigmap.planner.display import CampaignProgress, fmt_x
 
-    console.print(f"campaign [bold]{runner.cid}[/bold] ({runner.spec.name})")
+    console.print(
+        f"campaign [bold]{runner.cid}[/bold] ({escape(runner.campaign.get('name', ''))})",
+        soft_wrap=True,
+    )
+    console.print(
+        f"dashboard: {dashboard_url(runner.client, f'campaigns/{runner.cid}')}", soft_wrap=True
+    )
     try:
         if quiet:
             runner.run(max_steps=max_steps)
@@ -452,12 +484,18 @@ def _drive(runner, quiet: bool, max_steps: int | None) -> None:
                 runner.on_update = view.update
                 runner.run(max_steps=max_steps)
     except KeyboardInterrupt:
+        runner.pause("interrupted (Ctrl-C)")
         err.print(f"interrupted: continue with [bold]bigmap campaign resume {runner.cid}[/bold]")
         raise typer.Exit(130) from None
     except (BrokerError, BrokerUnavailable) as exc:
         _fail(f"{exc}; the campaign can be resumed: bigmap campaign resume {runner.cid}", 1)
     best = runner.planner.best(runner.h)
-    console.print(f"status: {runner.status}" + (f" ({runner.reason})" if runner.reason else ""))
+    console.print(
+        f"status: {runner.status}" + (f" ({runner.reason})" if runner.reason else ""),
+        soft_wrap=True,
+    )
+    if runner.status == "paused":
+        console.print(f"continue with: bigmap campaign resume {runner.cid}", soft_wrap=True)
     if best is not None:
         obj = runner.spec.objectives[0]
         console.print(
@@ -473,33 +511,44 @@ def campaign_run(
     spec_file: Annotated[Path, typer.Argument(help="the campaign specification (YAML)")],
     broker: BrokerOpt = None,
     token: TokenOpt = None,
-    name: Annotated[str | None, typer.Option(help="campaign name (default: the spec's)")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="campaign name (default: the spec's, with the date and a run tag)"),
+    ] = None,
     max_steps: Annotated[
         int | None, typer.Option(help="stop after this many planning steps (resume later)")
     ] = None,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="check the spec against the broker and stop")
+    ] = False,
 ) -> None:
-    """Start a campaign: post requests, wait for results, update the model, propose again,
-    until the budget or a stopping rule ends it."""
-    from bigmap.client import BrokerError, BrokerUnavailable
+    """Start a campaign: check the spec against the broker (as 'campaign validate' does;
+    nothing starts when it has a problem), then post requests, wait for results, update the
+    model, propose again, until the budget or a stopping rule ends it."""
+    from bigmap.cli_campaign import checked_spec
     from bigmap.planner.runner import CampaignRunner
-    from bigmap.planner.spec import SpecError, load_spec
 
-    try:
-        spec = load_spec(spec_file)
-    except SpecError as exc:
-        _fail(str(exc), 2)
     client = _planner_client(broker, token)
-    try:
-        runner = CampaignRunner.create(client, spec, name=name, base_dir=spec_file.parent)
-    except (BrokerError, BrokerUnavailable, ValueError) as exc:
-        _fail(str(exc), 1)
+    spec = checked_spec(spec_file, client, show_ok=dry_run)
+    if dry_run:
+        console.print(
+            f"{spec_file}: valid against {client.url}; nothing started (--dry-run)",
+            soft_wrap=True,
+            highlight=False,
+        )
+        return
+    runner = CampaignRunner.create(
+        client, spec, name=name or default_campaign_name(spec.name), base_dir=spec_file.parent
+    )
     _drive(runner, quiet, max_steps)
 
 
 @campaign_app.command("resume")
 def campaign_resume(
-    campaign_id: Annotated[str, typer.Argument(help="the campaign's id")],
+    campaign_id: Annotated[
+        str, typer.Argument(help="the campaign: its id, a unique prefix of it, or part of its name")
+    ],
     broker: BrokerOpt = None,
     token: TokenOpt = None,
     max_steps: Annotated[
@@ -513,6 +562,7 @@ def campaign_resume(
     from bigmap.planner.spec import SpecError
 
     client = _planner_client(broker, token)
+    campaign_id = resolve_campaign(client, campaign_id)
     try:
         runner = CampaignRunner.attach(client, campaign_id)
     except (BrokerError, BrokerUnavailable, SpecError) as exc:
@@ -529,7 +579,9 @@ def campaign_resume(
 
 @campaign_app.command("show")
 def campaign_show(
-    campaign_id: Annotated[str, typer.Argument(help="the campaign's id")],
+    campaign_id: Annotated[
+        str, typer.Argument(help="the campaign: its id, a unique prefix of it, or part of its name")
+    ],
     broker: BrokerOpt = None,
     token: TokenOpt = None,
     top: Annotated[int, typer.Option(help="how many candidates")] = 5,
@@ -543,6 +595,7 @@ def campaign_show(
     from bigmap.planner.report import best_candidates
 
     client = _planner_client(broker, token)
+    campaign_id = resolve_campaign(client, campaign_id)
     try:
         spec, camp, rows = best_candidates(client, campaign_id, top)
     except (BrokerError, BrokerUnavailable) as exc:
@@ -564,7 +617,9 @@ def campaign_show(
 
 @campaign_app.command("replay")
 def campaign_replay(
-    campaign_id: Annotated[str, typer.Argument(help="the campaign's id")],
+    campaign_id: Annotated[
+        str, typer.Argument(help="the campaign: its id, a unique prefix of it, or part of its name")
+    ],
     broker: BrokerOpt = None,
     token: TokenOpt = None,
     refit: Annotated[
@@ -577,6 +632,7 @@ def campaign_replay(
     from bigmap.planner.report import replay
 
     client = _planner_client(broker, token)
+    campaign_id = resolve_campaign(client, campaign_id)
     try:
         steps = replay(client, campaign_id, refit=refit)
     except (BrokerError, BrokerUnavailable) as exc:
@@ -609,7 +665,9 @@ def campaign_replay(
 
 @campaign_app.command("control")
 def campaign_control(
-    campaign_id: Annotated[str, typer.Argument(help="the campaign's id")],
+    campaign_id: Annotated[
+        str, typer.Argument(help="the campaign: its id, a unique prefix of it, or part of its name")
+    ],
     action: Annotated[str, typer.Argument(help="run, pause or stop")],
     broker: BrokerOpt = None,
     token: TokenOpt = None,
@@ -620,6 +678,7 @@ def campaign_control(
     if action not in ("run", "pause", "stop"):
         _fail(f"action must be run, pause or stop, not {action!r}", 2)
     client = _planner_client(broker, token)
+    campaign_id = resolve_campaign(client, campaign_id)
     try:
         camp = client.update_campaign(
             campaign_id, control=action, message="bigmap campaign control"
@@ -639,20 +698,24 @@ def campaign_list(broker: BrokerOpt = None, token: TokenOpt = None) -> None:
         camps = client.campaigns()
     except (BrokerError, BrokerUnavailable) as exc:
         _fail(str(exc), 1)
-    table = Table("id", "name", "status", "results", "best", "updated")
+    # one line each, the full id first and the name last: nothing is cut at any width
+    print(f"{'id':36}  {'status':9}  {'results':>7}  {'best':>10}  {'updated (UTC)':16}  name")
     for c in camps:
         s = c.get("summary") or {}
         best = s.get("best") or {}
         y = next(iter((best.get("y") or {}).values()), None)
-        table.add_row(
-            str(c["id"]),
-            c["name"],
-            c["status"],
-            str(s.get("n_results", 0)),
-            "-" if y is None else f"{y:.4g}",
-            str(c["updated_at"]),
+        when = str(c["updated_at"])[:16].replace("T", " ")
+        shown = "-" if y is None else f"{y:.4g}"
+        print(
+            f"{c['id']!s:36}  {c['status']:9}  {s.get('n_results', 0):>7}  {shown:>10}  "
+            f"{when:16}  {c['name']}"
         )
-    console.print(table)
+
+
+campaign_app.command("validate")(cli_campaign.validate)
+app.command("request")(cli_request.request)
+app.command("result")(cli_request.result)
+tenant_app.command("new")(cli_scaffold.new_tenant)
 
 
 @app.command()
@@ -661,15 +724,29 @@ def demo(
     requests: Annotated[int, typer.Option(help="request budget of the campaign")] = 60,
     seed: Annotated[int, typer.Option(help="random seed")] = 1,
     keep: Annotated[
-        Path | None, typer.Option(help="keep the broker's SQLite database here")
+        bool,
+        typer.Option(
+            "--keep", help="keep the broker and workers running afterwards (for the dashboard)"
+        ),
+    ] = False,
+    db: Annotated[
+        Path | None,
+        typer.Option(help="the SQLite file to keep the demo in (default: the user data dir)"),
     ] = None,
 ) -> None:
     """The closed loop: an embedded broker, the electrolyte model and the emulated
-    electrolyte station as workers, and the planner maximising conductivity."""
+    electrolyte station as workers, and the planner maximising conductivity (about 5 min)."""
     from bigmap.planner.demo import DemoError, run_demo
 
     try:
-        run_demo(temperature=temperature, requests=requests, seed=seed, keep=keep, console=console)
+        run_demo(
+            temperature=temperature,
+            requests=requests,
+            seed=seed,
+            db=db,
+            keep=keep,
+            console=console,
+        )
     except DemoError as exc:
         _fail(str(exc), 1)
 
@@ -752,7 +829,9 @@ def query(
 
 @archive_app.command("export")
 def archive_export(
-    campaign: Annotated[str, typer.Argument(help="the campaign's id")],
+    campaign: Annotated[
+        str, typer.Argument(help="the campaign: its id, a unique prefix of it, or part of its name")
+    ],
     out: Annotated[Path, typer.Option("--out", help="the zip to write")],
     db: DbOpt = None,
     scope: Annotated[

@@ -174,10 +174,13 @@ class BrokerClient:
         campaign_id: str | uuid.UUID | None = None,
         priority: int = 0,
         idempotency_key: str | None = None,
+        queue: bool = False,
         **access: Any,
     ) -> dict[str, Any]:
         """Ask for ``quantity``. With one method, ``parameters`` are that method's; with
-        several, a dict of parameters per method."""
+        several, a dict of parameters per method. A request that no running tenant can serve
+        now is refused (``ValidationFailed`` with the reason per tenant) unless ``queue``,
+        which keeps it pending for a tenant yet to come."""
         methods = [methods] if isinstance(methods, str) else list(methods)
         if len(methods) == 1 and set(parameters) != {methods[0]}:
             parameters = {methods[0]: parameters}
@@ -193,7 +196,10 @@ class BrokerClient:
             **access,
         }
         return self.call(
-            "POST", "/api/v1/requests", json={k: v for k, v in body.items() if v is not None}
+            "POST",
+            "/api/v1/requests",
+            json={k: v for k, v in body.items() if v is not None},
+            params={"queue": queue} if queue else None,
         )
 
     def request(self, request_id: str | uuid.UUID) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from bigmap.ontology.vocab import (
     vocabulary,
 )
 from bigmap.schemas.common import canonical_json
+from bigmap.schemas.units import subschema, unit_for, unit_from_text
 
 MAX_SERIES = 64  # arrays longer than this stay in the JSON literal only
 
@@ -244,88 +245,10 @@ def _clean(node: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- units
 
 
-def _unit_from_text(text: str) -> str | None:
-    """A unit named in a description: "Unit: kelvin" (FINALES) or "[A.h] per cycle"."""
-    m = re.search(r"Unit:\s*([^.;,\n]+)", text)
-    if m:
-        return m.group(1).strip()
-    m = re.search(r"\[([^\]]+)\]", text)
-    if m:
-        return m.group(1).strip().replace(".", "*")
-    return None
-
-
-def _subschema(schema: dict[str, Any] | None, path: list[str | int]) -> dict[str, Any] | None:
-    """The JSON Schema node of a data path (follows $ref, allOf, anyOf, items)."""
-    if not schema:
-        return None
-    root = schema
-
-    def resolve(node: Any, depth: int = 0) -> Any:
-        if not isinstance(node, dict) or depth > 20:
-            return node
-        if "$ref" in node and isinstance(node["$ref"], str) and node["$ref"].startswith("#/"):
-            target: Any = root
-            for part in node["$ref"][2:].split("/"):
-                target = target.get(part, {}) if isinstance(target, dict) else {}
-            merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-            return resolve(merged, depth + 1)
-        for key in ("allOf", "anyOf", "oneOf"):
-            if key in node and isinstance(node[key], list):
-                for sub in node[key]:
-                    sub = resolve(sub, depth + 1)
-                    if isinstance(sub, dict) and sub.get("type") != "null":
-                        merged = {**sub, **{k: v for k, v in node.items() if k != key}}
-                        return merged
-        return node
-
-    node: Any = resolve(schema)
-    for part in path:
-        if not isinstance(node, dict):
-            return None
-        if isinstance(part, int):
-            node = resolve(node.get("items", {}))
-        else:
-            props = node.get("properties", {})
-            if part in props:
-                node = resolve(props[part])
-            elif isinstance(node.get("additionalProperties"), dict):
-                node = resolve(node["additionalProperties"])
-            else:
-                return None
-    return node if isinstance(node, dict) else None
-
-
-def _unit_for(
-    path: list[str | int],
-    key: str,
-    parent: dict[str, Any],
-    units: dict[str, str],
-    schema: dict[str, Any] | None,
-    cache: dict[str, str | None] | None = None,
-) -> str | None:
-    """The unit of the number at ``path``: the capability's ``units`` (by dotted path or key),
-    a ``unit`` beside it, else its schema's ``unit`` or description. ``cache`` keeps the
-    schema's answers by path (the schema does not change between calls)."""
-    dotted = ".".join(str(p) for p in path if not isinstance(p, int))
-    for k in (dotted, key):
-        if k in units:
-            return units[k]
-    for k in ("unit", "units"):
-        if isinstance(parent.get(k), str):
-            return parent[k]
-    if cache is not None and dotted in cache:
-        return cache[dotted]
-    found = None
-    sub = _subschema(schema, path)
-    if sub:
-        if isinstance(sub.get("unit"), str):
-            found = sub["unit"]
-        elif isinstance(sub.get("description"), str):
-            found = _unit_from_text(sub["description"])
-    if cache is not None:
-        cache[dotted] = found
-    return found
+# the unit of a number of a result: the capability's units, or its schema (bigmap.schemas.units)
+_unit_from_text = unit_from_text
+_subschema = subschema
+_unit_for = unit_for
 
 
 # ----------------------------------------------------------------------------- quantities

@@ -85,7 +85,7 @@ def demo_spec(temperature: float, requests: int, seed: int) -> dict[str, Any]:
                 "cost": 10,
                 "fidelity": 1.0,
                 "builder": "bigmap.planner.demo:formulation_parameters",
-                "outputs": {"conductivity": "conductivity.mean"},
+                "outputs": {"conductivity": "conductivity.values.mean"},
                 "timeout_seconds": 600,
             },
         ],
@@ -93,7 +93,9 @@ def demo_spec(temperature: float, requests: int, seed: int) -> dict[str, Any]:
         "max_pending": 3,
         # the cost budget binds (a station measurement costs 10 model predictions), so the
         # planner must choose where the station's measurements are worth it
-        "budget": {"requests": requests, "cost": 2.5 * requests, "wall_seconds": 210},
+        # the wall-time budget is a safety net only: 60 requests take about 5 min on a quiet
+        # 2-core machine (much longer when it is shared)
+        "budget": {"requests": requests, "cost": 2.5 * requests, "wall_seconds": 3600.0},
         "strategy": {"name": "botorch", "n_init": 4, "fidelity": "cost_aware"},
     }
 
@@ -177,14 +179,31 @@ def dataset_best(temperature: float, top: int = 3) -> list[dict[str, Any]]:
     ]
 
 
+def default_demo_db() -> Path:
+    """Where the demo keeps its database: the user data dir, one file per run."""
+    from datetime import UTC, datetime
+
+    from bigmap.config import default_data_dir
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return default_data_dir() / "demo" / f"demo-{stamp}.db"
+
+
+DEMO_USER, DEMO_PASSWORD = "demo", "demo-password-123"
+
+
 def run_demo(
     *,
     temperature: float = 298.15,
     requests: int = 60,
     seed: int = 1,
-    keep: Path | None = None,
+    db: Path | None = None,
+    keep: bool = False,
     console: Any = None,
+    wait_forever: Any = None,
 ) -> dict[str, Any]:
+    """Run the demo; with ``keep`` the broker and the workers stay up afterwards until
+    ``wait_forever()`` returns (Ctrl-C at the command line)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -202,7 +221,9 @@ def run_demo(
     t0 = time.monotonic()
     tmp = tempfile.TemporaryDirectory(prefix="bigmap-demo-")
     work = Path(tmp.name)
-    db = f"sqlite:///{(keep or work / 'demo.db').resolve()}"
+    db_path = (db or default_demo_db()).expanduser().resolve()
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{db_path}"
     env = {
         **os.environ,
         "BIGMAP_LAB_TIME_SCALE": os.environ.get("BIGMAP_LAB_TIME_SCALE", "0.0002"),
@@ -210,11 +231,19 @@ def run_demo(
     }
     spec = parse_spec(demo_spec(temperature, requests, seed))
     procs: list[subprocess.Popen] = []
-    broker = LocalBroker(db, log_path=work / "broker.log")
+    broker = LocalBroker(url, log_path=work / "broker.log")
+    console.print(
+        f"[bold]bigmap demo[/bold]: a closed loop that maximises the ionic conductivity of LiPF6 "
+        f"in EC/PC/EMC at {temperature:g} K. It starts a broker, two workers (the electrolyte "
+        "model, cheap, and an emulated electrolyte station, expensive) and a planner that "
+        f"spends {requests} requests (cost budget {2.5 * requests:g}: a station measurement "
+        "costs 10 model predictions). It takes about 5 minutes on a quiet 2-core machine "
+        f"(it stops after an hour at most). Database: {db_path}",
+        soft_wrap=True,
+    )
     try:
-        console.print("[bold]bigmap demo[/bold]: starting an embedded broker ...")
         broker.start()
-        token = broker.user("demo", "tenant", password="demo-password-123")
+        token = broker.user(DEMO_USER, "tenant", password=DEMO_PASSWORD)
         client = broker.client(token)
         console.print(
             f"broker at {broker.url}; starting workers electrolyte-model, virtual-lab ..."
@@ -222,24 +251,42 @@ def run_demo(
         for name in ("electrolyte-model", "virtual-lab"):
             procs.append(_worker(name, broker.url, token, work / f"{name}.log", env))
         _wait_tenants(client, {"electrolyte-model", "virtual-lab"}, procs, 120)
-        console.print(
-            f"planner: maximise conductivity at {temperature:g} K; cheap model (cost 1) and "
-            f"emulated station (cost 10); budget {requests} requests"
-        )
         runner = CampaignRunner.create(client, spec, poll=0.3)
-        console.print(f"campaign {runner.cid}")
+        console.print(
+            f"campaign {runner.cid}: watch it at {broker.url}/ui/campaigns/{runner.cid} "
+            f"(sign in as {DEMO_USER} / {DEMO_PASSWORD})",
+            soft_wrap=True,
+        )
         with CampaignProgress(spec, console) as view:
             runner.on_update = view.update
             runner.run()
         result = _report(runner, temperature, console, Table)
         result["seconds"] = time.monotonic() - t0
+        result["database"] = str(db_path)
         console.print(
             f"done in {result['seconds']:.0f} s: {result['n_model']} model predictions, "
             f"{result['n_measured']} station measurements, {result['n_failed']} failed "
             f"({runner.reason})"
         )
+        console.print(f"database kept at {db_path}", soft_wrap=True)
         if keep:
-            console.print(f"database kept at {keep}")
+            console.print(
+                f"the broker and its workers keep running (Ctrl-C stops them):\n"
+                f"  dashboard: {broker.url}/ui/campaigns/{runner.cid} "
+                f"(user {DEMO_USER}, password {DEMO_PASSWORD})\n"
+                f"  export BIGMAP_BROKER_URL={broker.url} BIGMAP_TOKEN={token}\n"
+                "  then, in another terminal: bigmap campaign show "
+                f"{runner.cid[:8]}; bigmap request conductivity/transport_model --template",
+                soft_wrap=True,
+            )
+            (wait_forever or _wait_for_ctrl_c)()
+        else:
+            console.print(
+                "next: 'bigmap demo --keep' keeps the broker running to explore it in the "
+                "dashboard; docs/tutorial.md takes you from here to a campaign and a tenant of "
+                f"your own; serve this database again with: bigmap serve --db {db_path}",
+                soft_wrap=True,
+            )
         return result
     finally:
         for p in procs:
@@ -252,6 +299,21 @@ def run_demo(
                 p.kill()
         broker.close()
         tmp.cleanup()
+
+
+def _wait_for_ctrl_c() -> None:
+    """Wait for Ctrl-C or SIGTERM (then the caller stops the broker and the workers)."""
+
+    def stop(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)  # also when started with SIGINT ignored (&, nohup)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
 
 
 def _report(runner: Any, temperature: float, console: Any, Table: Any) -> dict[str, Any]:

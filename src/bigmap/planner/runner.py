@@ -78,8 +78,15 @@ def _fill(obj: Any, values: dict[str, Any]) -> Any:
     return obj
 
 
-def build_parameters(m: Measurement, x: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-    """The request parameters of candidate ``x`` for measurement ``m``."""
+def build_parameters(
+    m: Measurement,
+    x: dict[str, Any],
+    context: dict[str, Any],
+    convert: dict[str, Callable[[float], float]] | None = None,
+) -> dict[str, Any]:
+    """The request parameters of candidate ``x`` for measurement ``m``; ``convert`` maps a
+    variable to the function that converts its value to the unit of the template parameter
+    it fills (``bigmap.planner.check.template_units``)."""
     if m.builder:
         import importlib
 
@@ -88,14 +95,22 @@ def build_parameters(m: Measurement, x: dict[str, Any], context: dict[str, Any])
     values = {**context, **x}
     if m.parameters is None:
         return values
+    if convert:
+        values = {k: convert[k](v) if k in convert else v for k, v in values.items()}
     return _fill(m.parameters, values)
 
 
 def get_path(data: Any, path: str) -> Any:
-    """``values.0.conductivity`` in a result's data."""
+    """``values.0.conductivity`` in a result's data; a last part ``mean``, ``min`` or ``max``
+    reduces a list of numbers (``values.mean``)."""
     cur = data
     for part in path.split("."):
-        if isinstance(cur, list):
+        if isinstance(cur, list) and part in ("mean", "min", "max"):
+            nums = [v for v in cur if isinstance(v, int | float) and not isinstance(v, bool)]
+            if not nums or len(nums) != len(cur):
+                raise KeyError(path)
+            cur = {"mean": sum(nums) / len(nums), "min": min(nums), "max": max(nums)}[part]
+        elif isinstance(cur, list):
             try:
                 cur = cur[int(part)]
             except (ValueError, IndexError):
@@ -110,10 +125,14 @@ def get_path(data: Any, path: str) -> Any:
 
 
 def extract_outputs(
-    m: Measurement, spec: CampaignSpec, data: dict[str, Any]
+    m: Measurement,
+    spec: CampaignSpec,
+    data: dict[str, Any],
+    units: dict[str, tuple[str, str]] | None = None,
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """(outputs, their uncertainties) from a result's data; ``ValueError`` naming the path
-    when a value is missing or not a finite number."""
+    """(outputs, their uncertainties) from a result's data, converted from the capability's
+    unit to the campaign's (``units``: output -> (given, wanted)); ``ValueError`` naming the
+    path when a value is missing or not a finite number."""
     ys: dict[str, float] = {}
     for name, path in m.output_map(spec).items():
         try:
@@ -127,6 +146,15 @@ def extract_outputs(
     for name, path in m.uncertainty.items():
         with contextlib.suppress(KeyError, TypeError, ValueError):
             stds[name] = float(get_path(data, path))
+    for name, (given, wanted) in (units or {}).items():
+        if given == wanted:
+            continue
+        from bigmap.schemas.units import converter, scale
+
+        if name in ys:
+            ys[name] = converter(given, wanted)(ys[name])
+        if name in stds:
+            stds[name] = abs(scale(given, wanted)) * stds[name]
     return ys, stds
 
 
@@ -168,6 +196,11 @@ class CampaignRunner:
         self._last_control_check = 0.0
         self.model_states: list[dict[str, Any]] = []
         self.notes: list[str] = []
+        # output -> (unit the capability gives, unit of the campaign), by capability; and
+        # variable -> converter to the unit of the template parameter it fills
+        self.units: dict[str, dict[str, tuple[str, str]]] = {}
+        self.param_convert: dict[str, dict[str, Callable[[float], float]]] = {}
+        self._last_heartbeat = 0.0
 
     # ------------------------------------------------------------------ construction
 
@@ -242,8 +275,36 @@ class CampaignRunner:
             if len(page) < 10000:
                 return out
 
+    def load_units(self) -> None:
+        """The unit conversions of the campaign, from the broker's catalogue: outputs into the
+        objectives' units, variables into the units of the template parameters they fill."""
+        from bigmap.planner.check import output_units, template_units
+
+        caps: dict[str, dict[str, Any]] = {}
+        for m in self.spec.measurements:
+            with contextlib.suppress(NotFoundError):
+                caps[m.capability] = self.client.capability(m.quantity, m.method)
+        self.units = output_units(self.spec, caps)
+        self.param_convert = {}
+        for m in self.spec.measurements:
+            for name, _, vu, pu in template_units(self.spec, m, caps.get(m.capability)):
+                if vu != pu:
+                    from bigmap.schemas.units import converter
+
+                    self.param_convert.setdefault(m.capability, {})[name] = converter(vu, pu)
+
+    def heartbeat(self, every: float = 30.0) -> None:
+        """Tell the broker that the planner tenant is alive (at most every ``every`` s)."""
+        now = time.monotonic()
+        if now - self._last_heartbeat < every:
+            return
+        self._last_heartbeat = now
+        with contextlib.suppress(BrokerError, BrokerUnavailable):
+            self.client.heartbeat(self.tenant_id, _software())
+
     def load(self) -> None:
         """Rebuild the history from the campaign's events (a new campaign has none)."""
+        self.load_units()
         h = History()
         intents: dict[int, dict[str, Any]] = {}
         proposals: dict[int, dict[str, Any]] = {}
@@ -333,7 +394,9 @@ class CampaignRunner:
             m = self.spec.measurement(c.capability)
             rid = None
             try:
-                params = build_parameters(m, c.x, self.spec.context)
+                params = build_parameters(
+                    m, c.x, self.spec.context, self.param_convert.get(c.capability)
+                )
                 req = self.client.create_request(
                     m.quantity,
                     m.method,
@@ -342,6 +405,9 @@ class CampaignRunner:
                     campaign_id=self.cid,
                     priority=m.priority,
                     idempotency_key=f"campaign:{self.cid}:step:{step}:{i}",
+                    # a tenant that is restarting must not fail the campaign's requests: the
+                    # runner retracts what stays unservable (unservable_timeout_seconds)
+                    queue=True,
                 )
                 rid = str(req["id"])
                 rids.append(rid)
@@ -546,7 +612,9 @@ class CampaignRunner:
                 try:
                     res = self.client.result(r["result_id"])
                     o.result_id = str(res["id"])
-                    o.y, o.std = extract_outputs(m, self.spec, res["data"])
+                    o.y, o.std = extract_outputs(
+                        m, self.spec, res["data"], self.units.get(p.capability)
+                    )
                 except (ValueError, BrokerError) as exc:
                     o.failed = True
                     o.message = str(exc.message if isinstance(exc, BrokerError) else exc)
@@ -606,6 +674,13 @@ class CampaignRunner:
             t = t.replace(tzinfo=UTC)
         return (datetime.now(UTC) - t).total_seconds()
 
+    def pause(self, reason: str) -> None:
+        """The runner stops here and the campaign waits, ``paused``, for a resume (its
+        pending requests stay with the tenants; their results are taken in on resume)."""
+        self.reason = reason
+        self.update_summary()
+        self._set(status="paused", message=f"{reason}; resume: bigmap campaign resume {self.cid}")
+
     def _finish(self, status: str, reason: str) -> None:
         self.reason = reason
         self._event("stop", {"reason": reason, "status": status}, f"stop:{status}")
@@ -619,7 +694,7 @@ class CampaignRunner:
         self, *, max_steps: int | None = None, should_stop: Callable[[], bool] | None = None
     ) -> dict[str, Any]:
         """Run until the budget or a stopping rule ends the campaign, a user stops it, or
-        ``max_steps`` planning steps were made (then it stays ``running``: resume later)."""
+        ``max_steps`` planning steps were made (then it is ``paused``: resume later)."""
         if self.status in ("completed", "failed"):
             return self.campaign.get("summary", {})
         resumed = bool(self.h.observations or self.h.pending or self._unposted)
@@ -650,6 +725,7 @@ class CampaignRunner:
         paused = False
         wall = self.spec.budget.wall_seconds
         while True:
+            self.heartbeat()
             if should_stop is not None and should_stop():
                 self.update_summary()
                 return self.campaign.get("summary", {})
@@ -709,8 +785,9 @@ class CampaignRunner:
             if posted or changed:
                 self.update_summary()
             limited = max_steps is not None and steps >= max_steps
-            if not posted and limited:
-                return self.campaign.get("summary", {})  # still running: resume later
+            if not posted and limited:  # resume later
+                self.pause(f"stopped after {max_steps} planning step(s) (--max-steps)")
+                return self.campaign.get("summary", {})
             if not posted and not self.h.pending and not done:
                 self._finish(
                     "completed", "; ".join(self.notes) or "the strategy has nothing more to propose"

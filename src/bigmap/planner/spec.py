@@ -32,6 +32,7 @@ fidelity, optionally a funnel of tiers), *how much* (batch size, budget, stoppin
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from pathlib import Path
@@ -145,13 +146,6 @@ class Objective(_Model):
         description="worst acceptable value: the reference point of the hypervolume "
         "(multi-objective); default: inferred from the data",
     )
-
-    @field_validator("direction", mode="before")
-    @classmethod
-    def _dir(cls, v: Any) -> Any:
-        aliases = {"max": "maximize", "maximise": "maximize", "min": "minimize"}
-        aliases["minimise"] = "minimize"
-        return aliases.get(v, v) if isinstance(v, str) else v
 
     @property
     def sign(self) -> float:
@@ -579,7 +573,12 @@ def parse_spec(data: Any, source: str = "") -> CampaignSpec:
             loc = [p for p in e["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)]
             msg = e["msg"]
             if e["type"] == "extra_forbidden":
-                msg = "unknown field"
+                msg = "unknown field" + _did_you_mean(str(loc[-1]) if loc else "", _field_names())
+            elif e["type"] in ("literal_error", "enum") and isinstance(e.get("input"), str):
+                expected = re.findall(r"'([^']*)'", str((e.get("ctx") or {}).get("expected", "")))
+                msg = f"{e['input']!r} is not one of {', '.join(expected)}" + _did_you_mean(
+                    e["input"], expected
+                )
             elif e["type"] == "union_tag_invalid":
                 msg = (
                     f"unknown type {e.get('input', {}).get('type')!r}"
@@ -592,6 +591,36 @@ def parse_spec(data: Any, source: str = "") -> CampaignSpec:
     if errs:
         raise SpecError(errs, source)
     return spec
+
+
+def _did_you_mean(word: str, choices: list[str] | set[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _field_names() -> set[str]:
+    """Every key a specification may hold, at any depth (for spelling suggestions)."""
+    out: set[str] = set()
+    todo: list[type[BaseModel]] = [CampaignSpec]
+    seen: set[type[BaseModel]] = set()
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, f in model.model_fields.items():
+            out.add(name)
+            for arg in _models_in(f.annotation):
+                todo.append(arg)
+    return out
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    from typing import get_args
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for a in get_args(annotation) for m in _models_in(a)]
 
 
 _UNION_TAGS = {

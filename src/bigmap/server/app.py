@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 
 import bigmap
 from bigmap.config import Settings, get_settings
-from bigmap.server import dashboard, errors
+from bigmap.server import apidocs, dashboard, errors
 from bigmap.server.notify import Notifier
 from bigmap.server.routers import (
     auth,
@@ -79,6 +79,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             "Native API under /api/v1; the paths of FINALES 1.1.0 at the root."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served offline by apidocs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.broker = broker
@@ -104,6 +106,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(api)
     app.include_router(finales.router)
     dashboard.install(app)  # pages at / and /ui/..., SSE and depictions under /api/v1
+    apidocs.install(app)  # /docs and /redoc without a CDN
     return app
 
 

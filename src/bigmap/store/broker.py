@@ -707,9 +707,16 @@ class Broker:
             raise Invalid(errors)
 
     def create_request(
-        self, actor: Actor, body: RequestCreate, *, status: RequestStatus = RequestStatus.pending
+        self,
+        actor: Actor,
+        body: RequestCreate,
+        *,
+        status: RequestStatus = RequestStatus.pending,
+        queue: bool = True,
     ) -> tuple[m.Request, bool]:
-        """Returns (request, created); an idempotency key seen before returns the first."""
+        """Returns (request, created); an idempotency key seen before returns the first.
+        ``queue=False`` refuses (422, nothing written) a request that no active tenant can
+        serve now, with the reason per tenant; ``queue=True`` keeps it pending, marked."""
         if not actor.can_write:
             raise Forbidden("observers cannot post requests")
         # validation is CPU work: done before taking the write lock
@@ -733,6 +740,12 @@ class Broker:
                     )
                     if existing is not None:
                         return existing, False
+                if not queue and not info.get("servable", True):
+                    raise Invalid(
+                        f"no tenant can serve it now: {info['unservable_reason']} (post it with "
+                        "queue=true to keep it pending for a tenant yet to come)",
+                        ["methods"],
+                    )
                 tenant = self._tenant_info(s, actor, body.tenant_id)
                 conn = s.connection()
                 linked: dict[str, Any] = {}

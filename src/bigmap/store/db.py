@@ -20,7 +20,10 @@ class DatabaseError(RuntimeError):
 
 
 def normalize_url(url: str) -> str:
-    """Accept ``postgresql://`` and ``postgres://`` as psycopg 3 URLs."""
+    """Accept ``postgresql://`` and ``postgres://`` as psycopg 3 URLs, and a plain file path
+    (``bigmap.db``, ``~/data/b.sqlite``) as the SQLite database in that file."""
+    if "://" not in url and url.strip():
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
@@ -29,7 +32,7 @@ def normalize_url(url: str) -> str:
 
 
 def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
+    return make_url(normalize_url(url)).get_backend_name() == "sqlite"
 
 
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 20) -> Engine:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,20 +23,75 @@ BUILTIN: dict[str, str] = {
 }
 
 
+ENTRY_POINTS = "bigmap.tenants"
+
+
+def _installed() -> dict[str, str]:
+    """Tenants of installed packages: the ``bigmap.tenants`` entry points (name -> target)."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINTS)}
+
+
+def _import_file(path: Path) -> ModuleType:
+    """The module of a ``.py`` file, or the package of a folder with ``__init__.py``; its
+    folder goes on ``sys.path`` so that it may import its neighbours."""
+    path = path.resolve()
+    if path.is_dir():
+        if not (path / "__init__.py").exists():
+            raise ValueError(f"{path} is a folder without __init__.py: give the tenant's .py file")
+        sys.path.insert(0, str(path.parent))
+        return importlib.import_module(path.name)
+    if path.suffix != ".py":
+        raise ValueError(f"{path} is not a Python file (.py)")
+    sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _import(module_name: str, name: str) -> ModuleType:
+    """Import ``module_name``, also from the current folder (as ``python -m`` would)."""
+    top = module_name.split(".")[0]
+    for attempt in range(2):
+        try:
+            return importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name not in (top, module_name) and not module_name.startswith(f"{exc.name}."):
+                raise ValueError(f"{name}: importing it failed: {exc}") from None
+            if attempt == 0 and os.getcwd() not in sys.path and "" not in sys.path:
+                sys.path.insert(0, os.getcwd())
+                importlib.invalidate_caches()
+                continue
+            known = ", ".join(sorted({*BUILTIN, *_installed()}))
+            raise ValueError(
+                f"no tenant {name!r}: not a built-in or installed tenant ({known}), nor a .py "
+                f"file, nor a module in this folder or on PYTHONPATH ({exc})"
+            ) from None
+    raise AssertionError("unreachable")
+
+
 def load_tenant(name: str) -> Tenant:
-    """A built-in tenant by name, or ``package.module[:attribute]`` (default attribute
-    ``tenant``)."""
+    """A tenant: a built-in by name (``virtual-lab``), an installed one (entry point group
+    ``bigmap.tenants``), a file (``my_tenant.py[:attribute]``), a package folder, or a module
+    (``package.module[:attribute]``, also from the current folder). The attribute defaults to
+    ``tenant``, or the module's only ``Tenant``."""
     from bigmap.client.runtime import Tenant
 
-    target = BUILTIN.get(name, name)
+    target = BUILTIN.get(name) or _installed().get(name) or name
     module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        known = ", ".join(sorted(BUILTIN)) or "none yet"
-        raise ValueError(
-            f"no tenant {name!r}: not a built-in ({known}) nor an importable module ({exc})"
-        ) from None
+    path = Path(module_name)
+    if module_name.endswith(".py") or (path.exists() and ("/" in module_name or path.is_dir())):
+        if not path.exists():
+            raise ValueError(f"no tenant file {module_name}")
+        module = _import_file(path)
+        module_name = module.__name__
+    else:
+        module = _import(module_name, name)
     obj = getattr(module, attr or "tenant", None)
     if obj is None:
         found = [v for v in vars(module).values() if isinstance(v, Tenant)]

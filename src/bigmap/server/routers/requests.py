@@ -33,11 +33,18 @@ def create(
     notifier: NotifierDep,
     body: RequestCreate,
     response: Response,
+    queue: bool = Query(
+        default=False,
+        description="keep a request that no active tenant can serve now pending, for a "
+        "tenant yet to come (marked status_info.servable = false, with the reason); without "
+        "it such a request is refused (422) with the reason per tenant",
+    ),
 ) -> RequestOut:
     """Ask for a quantity. Parameters are validated against each method's schema (422 with
-    the JSON path of each offending field). A request that no active tenant can serve is
-    kept, with ``status_info.servable = false`` and the reason."""
-    req, created = broker.create_request(actor, body)
+    the JSON path of each offending field). A request that no active tenant can serve now is
+    refused (422, the reason per tenant), or with ``queue=true`` kept pending with
+    ``status_info.servable = false`` and ``status_info.unservable_reason``."""
+    req, created = broker.create_request(actor, body, queue=queue)
     if created:
         notifier.notify()
     else:

@@ -45,7 +45,8 @@ function loginPage() {
         try {
           await login(f.get("username"), f.get("password"));
           const next = new URLSearchParams(location.search).get("next");
-          navigate(next && next.startsWith("/ui/") ? next : "/ui/campaigns", true);
+          // replace the login address with the page asked for (never left on /ui/login?next=)
+          navigate(next && next.startsWith("/ui/") && !next.startsWith("/ui/login") ? next : "/ui/campaigns", true);
         } catch (e) {
           el.querySelector("#login-error").textContent = e instanceof ApiError && e.status === 401 ? "Wrong user or password." : String(e.message || e);
         }

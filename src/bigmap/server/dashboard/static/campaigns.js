@@ -44,8 +44,9 @@ export const list = {
   },
 };
 
-// best-so-far points from the observations, when the summary has none
-function bestSoFar(obs, objective) {
+// best-so-far points from the observations of one source ("measured" or "model"), against
+// all requests answered and the cost spent, so that predictions never pass for measurements
+function bestSoFar(obs, objective, source, srcOf) {
   const sign = objective?.direction === "minimize" ? -1 : 1;
   let best = null, n = 0, cost = 0;
   const out = [];
@@ -53,10 +54,24 @@ function bestSoFar(obs, objective) {
     n += 1;
     cost += Number(o.data.cost) || 0;
     const v = o.data.y?.[objective?.name];
-    if (!o.data.failed && Number.isFinite(v) && (best === null || sign * v > sign * best)) best = v;
+    if (srcOf(o) === source && !o.data.failed && Number.isFinite(v) && (best === null || sign * v > sign * best)) best = v;
     if (best !== null) out.push({ n, cost, value: best });
   }
   return out;
+}
+
+// "measured" or "model" for an observation: the kind of tenant that answered its request
+// (an instrument measures), else the measurement's fidelity in the spec (1 = reference)
+function sourceFn(camp, reqs, tn) {
+  const byReq = Object.fromEntries(reqs.map((r) => [r.id, r]));
+  const fid = Object.fromEntries((camp.spec?.measurements || []).map((m) => [m.capability, m.fidelity ?? 1]));
+  return (o) => {
+    const r = byReq[o.data.request_id];
+    const kind = r?.claimed_by ? tn[r.claimed_by]?.kind : null;
+    if (kind === "instrument") return "measured";
+    if (kind === "simulation" || kind === "analysis") return "model";
+    return (fid[o.data.capability] ?? 1) >= 1 ? "measured" : "model";
+  };
 }
 
 function predicted(cand, objective) {
@@ -113,7 +128,8 @@ export const detail = {
       const obs = events.filter((e) => e.kind === "observation");
       const models = events.filter((e) => e.kind === "model_state" && e.data.grid);
       const decisions = events.filter((e) => e.kind === "decision" || e.kind === "stop");
-      const bsf = Array.isArray(s.best_so_far) && s.best_so_far.length ? s.best_so_far : bestSoFar(obs, o0);
+      const srcOf = sourceFn(camp, reqs, tn);
+      const bsfMeasured = bestSoFar(obs, o0, "measured", srcOf), bsfModel = bestSoFar(obs, o0, "model", srcOf);
       const budget = s.budget || {};
 
       // proposals against results, matched by request id
@@ -126,7 +142,7 @@ export const detail = {
         const prop = byReq[d.request_id];
         const pr = prop ? predicted(prop.cand, o0?.name) : null;
         const href = d.result_id ? `/ui/results/${d.result_id}` : `/ui/requests/${d.request_id}`;
-        if (Number.isFinite(y)) observed.push({ x: d.step ?? e.seq, y, href, title: `step ${d.step}: ${fmt(y)}${unit} (${d.capability || ""})` });
+        if (Number.isFinite(y)) observed.push({ x: d.step ?? e.seq, y, href, src: srcOf(e), n: observed.length + 1, title: `step ${d.step}: ${fmt(y)}${unit} (${d.capability || ""}, ${srcOf(e) === "measured" ? "measured" : "model prediction"})` });
         if (pr && Number.isFinite(y)) parity.push({ x: pr.mean, xerr: pr.std, y, href, title: `predicted ${fmt(pr.mean)} ± ${fmt(pr.std)}, observed ${fmt(y)}` });
       }
       for (const [rid, { cand, step }] of Object.entries(byReq)) {
@@ -188,7 +204,9 @@ export const detail = {
           return `<tr><td><a class="mono" href="/ui/requests/${r.id}" data-link>${short(r.id)}</a></td><td>${esc(r.quantity)}/${esc(r.claimed_method || r.methods.join("|"))}</td><td>${badge(r.status)}</td><td>${r.claimed_by ? esc(tn[r.claimed_by]?.name || short(r.claimed_by)) : "–"}</td><td>${r.status === "claimed" ? duration(r.updated_at) : `waiting ${duration(r.created_at)}`}</td><td>${r.lease_expires_at ? ago(r.lease_expires_at) : "–"}</td><td>${p ? progressBar(p.fraction ?? 0, 1, `${p.fraction !== null && p.fraction !== undefined ? Math.round(100 * p.fraction) + " %" : ""} ${p.message || ""}`) : "–"}</td></tr>`;
         }).join("")}</tbody></table></div>` : `<p class="queue-empty">Nothing waiting.</p>`}</div>`;
 
-      const best = s.best?.y ? Object.entries(s.best.y).map(([k, v]) => `${esc(k)} = <b>${fmt(v)}</b>`).join(", ") : "–";
+      const bestObs = s.best?.result_id ? obs.find((e) => e.data.result_id === s.best.result_id) : null;
+      const bestSrc = bestObs ? (srcOf(bestObs) === "measured" ? " <span class=\"badge measured\">measured</span>" : " <span class=\"badge model\">model prediction</span>") : "";
+      const best = s.best?.y ? Object.entries(s.best.y).map(([k, v]) => `${esc(k)} = <b>${fmt(v)}</b>${o0 && k === o0.name && o0.unit ? ` ${esc(o0.unit)}` : ""}`).join(", ") + bestSrc : "–";
       const bestX = s.best?.x ? Object.entries(s.best.x).map(([k, v]) => `${esc(k)} = ${esc(fmt(v))}`).join(", ") : "";
       el.innerHTML = `<h1>${esc(camp.name)} ${badge(camp.status)}${access(camp)}</h1>
       <div class="panel">${controls(user)}</div>
@@ -214,9 +232,9 @@ export const detail = {
         ${queueHtml}
       </div>
       <div class="grid2" style="margin-top:14px">
-        <div class="panel" id="best-panel">${chart({ title: "Best so far against requests", xLabel: "requests answered", yLabel: `best ${o0?.name || ""}${unit}`, series: [{ name: "best so far", points: bsf.map((p) => ({ x: p.n, y: p.value })), line: true, marker: true }, { name: "observed", points: observed.map((p, k) => ({ ...p, x: k + 1 })), hollow: true }] })}</div>
-        <div class="panel" id="cost-panel">${chart({ title: "Best so far against cost", xLabel: "cost spent", yLabel: `best ${o0?.name || ""}${unit}`, series: [{ name: "best so far", points: bsf.filter((p) => Number.isFinite(p.cost)).map((p) => ({ x: p.cost, y: p.value })), line: true, marker: true }] })}</div>
-        <div class="panel" id="proposals-panel">${chart({ title: "Proposals against results", xLabel: "step", yLabel: `${o0?.name || ""}${unit}`, series: [{ name: "predicted ± std (proposal)", points: predictedPts, hollow: true }, { name: "observed (result)", points: observed }] })}</div>
+        <div class="panel" id="best-panel">${chart({ title: "Best so far against requests", xLabel: "requests answered", yLabel: `best ${o0?.name || ""}${unit}`, legend: true, series: [{ name: "best measured", points: bsfMeasured.map((p) => ({ x: p.n, y: p.value })), line: true, marker: true, cls: "s0" }, { name: "best model prediction", points: bsfModel.map((p) => ({ x: p.n, y: p.value })), line: true, dash: true, cls: "s1" }, { name: "measured", points: observed.filter((p) => p.src === "measured").map((p) => ({ ...p, x: p.n })), cls: "s0" }, { name: "model prediction", points: observed.filter((p) => p.src !== "measured").map((p) => ({ ...p, x: p.n })), hollow: true, cls: "s1" }] })}<div class="chart-note">filled: measured; hollow and dashed: the model's predictions</div></div>
+        <div class="panel" id="cost-panel">${chart({ title: "Best so far against cost", xLabel: "cost spent", yLabel: `best ${o0?.name || ""}${unit}`, legend: true, series: [{ name: "best measured", points: bsfMeasured.map((p) => ({ x: p.cost, y: p.value })), line: true, marker: true, cls: "s0" }, { name: "best model prediction", points: bsfModel.map((p) => ({ x: p.cost, y: p.value })), line: true, dash: true, cls: "s1" }] })}</div>
+        <div class="panel" id="proposals-panel">${chart({ title: "Proposals against results", xLabel: "step", yLabel: `${o0?.name || ""}${unit}`, series: [{ name: "predicted ± std (proposal)", points: predictedPts, hollow: true }, { name: "measured", points: observed.filter((p) => p.src === "measured") }, { name: "model prediction", points: observed.filter((p) => p.src !== "measured"), hollow: true }] })}</div>
         <div class="panel" id="parity-panel">${chart({ title: "Predicted against observed", xLabel: `predicted${unit}`, yLabel: `observed${unit}`, diagonal: true, series: [{ name: "result", points: parity }], emptyText: "no proposal with a prediction has a result yet" })}</div>
         ${pareto}
       </div>

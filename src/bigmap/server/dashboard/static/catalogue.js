@@ -36,7 +36,15 @@ function errorList(e) {
 
 export const capabilities = {
   create(q0, m0) {
-    let el = null, caps = [], filter = "";
+    let el = null, caps = [], filter = "", posted = null;
+    // the request posted from the form: its status follows the live updates
+    const followPosted = debounce(async () => {
+      if (!posted || !el) return;
+      const box = el.querySelector("#form-success .status");
+      if (!box) return;
+      const r = await get(`requests/${posted}`);
+      box.innerHTML = `${badge(r.status)}${r.result_id ? ` · <a id="posted-result" href="/ui/results/${r.result_id}" data-link>result</a>` : ""}`;
+    }, 150);
     async function drawList() {
       const list = el.querySelector("#cap-list");
       const f = filter.toLowerCase();
@@ -69,6 +77,7 @@ export const capabilities = {
             <label for="priority">priority</label><input id="priority" name="priority" type="number" value="0" min="-1000" max="1000" style="width:80px">
             <label for="access">access</label><select id="access" name="access"><option>public</option><option>restricted</option><option>confidential</option></select>
             <input id="groups" name="groups" placeholder="groups (restricted)" style="width:160px">
+            <label title="keep it pending when no running tenant can serve it now (a tenant yet to come); without it such a request is refused with the reason"><input id="queue" name="queue" type="checkbox"> queue if no tenant can serve it now</label>
           </div>
           <label for="parameters">parameters (JSON; the broker validates them against the schema)</label>
           <textarea id="parameters" name="parameters" spellcheck="false">${esc(JSON.stringify(tpl.parameters, null, 2))}</textarea>
@@ -98,9 +107,11 @@ export const capabilities = {
         const access = box.querySelector("#access").value;
         const groups = box.querySelector("#groups").value.split(",").map((s) => s.trim()).filter(Boolean);
         try {
-          const req = await call("POST", "requests", { json: { quantity: cap.quantity, methods: [cap.method], parameters: { [cap.method]: params }, tenant_id, priority: Number(box.querySelector("#priority").value) || 0, access, access_groups: groups } });
-          const serv = req.status_info?.servable === false ? ` <span class="muted">(no active tenant can serve it now: ${esc(req.status_info.reason || "")})</span>` : "";
-          out.innerHTML = `<p class="ok" id="form-success">Request <a class="mono" href="/ui/requests/${req.id}" data-link>${short(req.id)}</a> posted: ${badge(req.status)}${serv}</p>`;
+          const req = await call("POST", "requests", { params: { queue: box.querySelector("#queue").checked || undefined }, json: { quantity: cap.quantity, methods: [cap.method], parameters: { [cap.method]: params }, tenant_id, priority: Number(box.querySelector("#priority").value) || 0, access, access_groups: groups } });
+          const serv = req.status_info?.servable === false ? ` <span class="muted">(no active tenant can serve it now: ${esc(req.status_info.unservable_reason || req.status_info.reason || "no active tenant provides it")})</span>` : "";
+          posted = req.id;
+          out.innerHTML = `<p class="ok" id="form-success">Request <a class="mono" href="/ui/requests/${req.id}" data-link>${short(req.id)}</a> posted: <span class="status">${badge(req.status)}</span>${serv}</p>`;
+          followPosted();
         } catch (e) { out.innerHTML = errorList(e); }
       });
     }
@@ -118,6 +129,7 @@ export const capabilities = {
         await drawList();
         await drawDetail();
       },
+      onChange(msg) { if (msg.topics.includes("requests") || msg.topics.includes("results")) followPosted(); },
     };
   },
 };

@@ -26,6 +26,16 @@ export function ticks(lo, hi, n = 5) {
   return out;
 }
 
+// significant digits for tick labels so that neighbouring ticks never read the same
+// (298.1, 298.2 ... rather than 298, 298 ...)
+export function tickDigits(ts) {
+  if (ts.length < 2) return 3;
+  const step = Math.min(...ts.slice(1).map((t, i) => Math.abs(t - ts[i])).filter((d) => d > 0));
+  const big = Math.max(...ts.map(Math.abs));
+  if (!(step > 0) || !(big > 0)) return 3;
+  return Math.min(10, Math.max(3, Math.ceil(Math.log10(big / step) + 1e-9) + 1));
+}
+
 function logTicks(lo, hi) {
   const out = [];
   for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
@@ -66,17 +76,28 @@ export function chart(o) {
   let [y0, y1] = o.yRange || extent(ys, o.yLog);
   if (o.diagonal) { const lo = Math.min(x0, y0), hi = Math.max(x1, y1); x0 = y0 = lo; x1 = y1 = hi; }
   const pw = W - m.l - m.r, ph = H - m.t - m.b;
+  let clipped = 0;
   if (o.equal) {
+    // the same unit per pixel on both axes, anchored at the data's lower left (a Nyquist plot
+    // grows right and up); a tail far taller than the rest (a blocking electrode's capacitive
+    // branch) may not squeeze the data into a strip: the window is at most 4 times the data's
+    // width, and what runs off the top is counted in data-clipped
     const ux = (x1 - x0) / pw, uy = (y1 - y0) / ph;
-    if (ux > uy) { const c = (y0 + y1) / 2, h = (ux * ph) / 2; y0 = c - h; y1 = c + h; }
-    else { const c = (x0 + x1) / 2, w = (uy * pw) / 2; x0 = c - w; x1 = c + w; }
+    if (ux >= uy) y1 = y0 + ux * ph;
+    else {
+      const u = Math.min(uy, 4 * ux);
+      x1 = x0 + u * pw;
+      y1 = y0 + u * ph;
+      clipped = all.filter((p) => p.y > y1 || p.x > x1).length;
+    }
   }
   const X = scale(x0, x1, m.l, m.l + pw, o.xLog), Y = scale(y0, y1, m.t + ph, m.t, o.yLog);
   const parts = [];
   const xt = o.xLog ? logTicks(x0, x1) : ticks(x0, x1, Math.max(3, Math.round(pw / 90)));
   const yt = o.yLog ? logTicks(y0, y1) : ticks(y0, y1, Math.max(3, Math.round(ph / 50)));
-  for (const t of xt) parts.push(`<line class="gridline" x1="${X(t)}" x2="${X(t)}" y1="${m.t}" y2="${m.t + ph}"/><text x="${X(t)}" y="${m.t + ph + 14}" text-anchor="middle">${esc(fmt(t, 3))}</text>`);
-  for (const t of yt) parts.push(`<line class="gridline" x1="${m.l}" x2="${m.l + pw}" y1="${Y(t)}" y2="${Y(t)}"/><text x="${m.l - 5}" y="${Y(t) + 3.5}" text-anchor="end">${esc(fmt(t, 3))}</text>`);
+  const xd = tickDigits(xt), yd = tickDigits(yt);
+  for (const t of xt) parts.push(`<line class="gridline" x1="${X(t)}" x2="${X(t)}" y1="${m.t}" y2="${m.t + ph}"/><text class="tick x" x="${X(t)}" y="${m.t + ph + 14}" text-anchor="middle">${esc(fmt(t, xd))}</text>`);
+  for (const t of yt) parts.push(`<line class="gridline" x1="${m.l}" x2="${m.l + pw}" y1="${Y(t)}" y2="${Y(t)}"/><text class="tick y" x="${m.l - 5}" y="${Y(t) + 3.5}" text-anchor="end">${esc(fmt(t, yd))}</text>`);
   parts.push(`<line class="axis" x1="${m.l}" x2="${m.l + pw}" y1="${m.t + ph}" y2="${m.t + ph}"/><line class="axis" x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${m.t + ph}"/>`);
   if (o.diagonal) parts.push(`<line class="gridline" style="stroke-dasharray:4 3;stroke:var(--muted)" x1="${X(x0)}" y1="${Y(y0)}" x2="${X(x1)}" y2="${Y(y1)}"/>`);
   parts.push(`<text x="${m.l + pw / 2}" y="${H - 6}" text-anchor="middle">${esc(o.xLabel || "")}</text>`);
@@ -113,7 +134,9 @@ export function chart(o) {
     });
     parts.push(...items);
   }
-  return `<svg class="chart" viewBox="0 0 ${W} ${H}" style="max-width:${Math.round(W * 1.3)}px" role="img" aria-label="${esc(o.title || o.yLabel || "chart")}" data-points="${all.length}">${parts.join("")}</svg>`;
+  if (clipped) parts.push(`<text class="chart-clipped" x="${m.l + pw - 4}" y="${m.t + 12}" text-anchor="end">${clipped} point${clipped > 1 ? "s" : ""} above ↑ (up to ${esc(fmt(Math.max(...all.map((p) => p.y)), 3))})</text>`);
+  const range = [x0, x1, y0, y1].map((v) => Number(v.toPrecision(6))).join(" ");
+  return `<svg class="chart" viewBox="0 0 ${W} ${H}" style="max-width:${Math.round(W * 1.3)}px" role="img" aria-label="${esc(o.title || o.yLabel || "chart")}" data-points="${all.length}" data-range="${range}" data-plot="${pw} ${ph}" data-clipped="${clipped}">${parts.join("")}</svg>`;
 }
 
 function empty(o, W, H) {
@@ -187,7 +210,41 @@ export function bars(o) {
   return `<svg class="chart bars" viewBox="0 0 ${W} ${H}" style="max-width:${Math.round(W * 1.4)}px" role="img" aria-label="${esc(o.title || "bars")}">${parts.join("")}</svg>`;
 }
 
-// graph({nodes: [{id, label, sub, col, href, self}], edges: [{from, to, label}]}): columns by col
+// Siblings grouped: in a column with more than `max` nodes, those of one kind (their `sub`)
+// become one node "N results" (data-group) with their edges merged, unless the group's key
+// is in `expanded`; the self node and linked pages of a small group stay.
+export function groupSiblings(g, expanded = new Set(), max = 8) {
+  const byCol = {};
+  for (const n of g.nodes) (byCol[n.col] ||= []).push(n);
+  const into = {};
+  const nodes = [];
+  for (const [col, list] of Object.entries(byCol)) {
+    if (list.length <= max) { nodes.push(...list); continue; }
+    const kinds = {};
+    for (const n of list) (kinds[(n.sub || "").replace(/\s·.*$/, "")] ||= []).push(n);
+    for (const [kind, members] of Object.entries(kinds)) {
+      const key = `${col}:${kind}`;
+      const rest = members.filter((n) => !n.self);
+      if (expanded.has(key) || rest.length < 3) { nodes.push(...members); continue; }
+      nodes.push(...members.filter((n) => n.self));
+      const id = `group:${key}`;
+      nodes.push({ id, label: `${rest.length} × ${kind || "node"}`, sub: "siblings: click to expand", col: Number(col), group: key });
+      for (const n of rest) into[n.id] = id;
+    }
+  }
+  const seen = new Set();
+  const edges = [];
+  for (const e of g.edges) {
+    const from = into[e.from] || e.from, to = into[e.to] || e.to;
+    const k = `${from}>${to}`;
+    if (from === to || seen.has(k)) continue;
+    seen.add(k);
+    edges.push({ ...e, from, to, label: into[e.from] || into[e.to] ? "" : e.label });
+  }
+  return { ...g, nodes, edges, grouped: Object.keys(into).length };
+}
+
+// graph({nodes: [{id, label, sub, col, href, self, group}], edges: [{from, to, label}]}): columns by col
 export function graph(o) {
   const nodes = o.nodes || [];
   if (!nodes.length) return empty(o, 600, 100);
@@ -214,7 +271,7 @@ export function graph(o) {
     const p = pos[n.id];
     const label = n.label.length > 28 ? n.label.slice(0, 27) + "…" : n.label;
     const sub = (n.sub || "").length > 32 ? n.sub.slice(0, 31) + "…" : n.sub || "";
-    const g = `<g class="node${n.self ? " self" : ""}" data-node="${esc(n.id)}"><rect x="${p.x}" y="${p.y}" width="${nw}" height="${nh}" rx="6"/><text x="${p.x + 8}" y="${p.y + 16}">${esc(label)}</text><text class="sub" x="${p.x + 8}" y="${p.y + 31}">${esc(sub)}</text><title>${esc(`${n.label}\n${n.sub || ""}`)}</title></g>`;
+    const g = `<g class="node${n.self ? " self" : ""}${n.group ? " prov-group" : ""}" data-node="${esc(n.id)}"${n.group ? ` data-group="${esc(n.group)}" role="button" tabindex="0"` : ""}><rect x="${p.x}" y="${p.y}" width="${nw}" height="${nh}" rx="6"/><text x="${p.x + 8}" y="${p.y + 16}">${esc(label)}</text><text class="sub" x="${p.x + 8}" y="${p.y + 31}">${esc(sub)}</text><title>${esc(`${n.label}\n${n.sub || ""}`)}</title></g>`;
     parts.push(n.href ? `<a href="${esc(n.href)}" data-link>${g}</a>` : g);
   }
   return `<svg class="chart graph" viewBox="0 0 ${W} ${H}" style="max-width:${W}px" role="img" aria-label="provenance graph">${parts.join("")}</svg>`;

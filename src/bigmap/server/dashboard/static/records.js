@@ -1,10 +1,10 @@
 // Requests and results: searchable tables, a request's page, a result's page (its data drawn,
 // its provenance graph, downloads as JSON, JSON-LD where the broker offers it, raw files).
 import { ApiError, call, download, get, saveBlob } from "./api.js";
-import { esc, fmt, graph } from "./plot.js";
+import { esc, fmt, graph, groupSiblings } from "./plot.js";
 import { tenantNames } from "./app.js";
 import { renderResult } from "./render.js";
-import { access, ago, badge, debounce, duration, json, short, when } from "./util.js";
+import { access, ago, badge, debounce, duration, json, short, sourceOf, when } from "./util.js";
 
 const STATUSES = ["", "pending", "claimed", "resolved", "failed", "retracted"];
 
@@ -68,7 +68,7 @@ export const resultTable = {
     const draw = () => {
       const shown = rows.filter((r) => !f.q || matches([r.id, r.quantity, r.method, r.status, tn[r.tenant_id]?.name, r.request_id, r.access, JSON.stringify(r.data).slice(0, 2000)].join(" "), f.q));
       el.querySelector("#count").textContent = `${shown.length} of ${rows.length}`;
-      el.querySelector("tbody").innerHTML = shown.slice(0, 500).map((r) => `<tr><td><a class="mono" href="/ui/results/${r.id}" data-link>${short(r.id)}</a>${access(r)}</td><td>${esc(r.quantity)}/${esc(r.method)}</td><td>${badge(r.status)}</td><td>${esc(tn[r.tenant_id]?.name || short(r.tenant_id))}</td><td><a class="mono" href="/ui/requests/${r.request_id}" data-link>${short(r.request_id)}</a></td><td class="muted">${esc(dataSummary(r.data))}</td><td>${when(r.created_at)}</td></tr>`).join("");
+      el.querySelector("tbody").innerHTML = shown.slice(0, 500).map((r) => `<tr><td><a class="mono" href="/ui/results/${r.id}" data-link>${short(r.id)}</a>${access(r)}</td><td>${esc(r.quantity)}/${esc(r.method)}</td><td>${badge(r.status)}</td><td>${esc(tn[r.tenant_id]?.name || short(r.tenant_id))}</td><td>${badge(sourceOf(r, tn[r.tenant_id]).kind, "")}</td><td><a class="mono" href="/ui/requests/${r.request_id}" data-link>${short(r.request_id)}</a></td><td class="muted">${esc(dataSummary(r.data))}</td><td>${when(r.created_at)}</td></tr>`).join("");
     };
     const load = async () => {
       [rows, tn] = await Promise.all([get("results", { newest_first: true, limit: 2000, quantity: f.quantity || undefined, method: f.method || undefined }), tenantNames()]);
@@ -80,7 +80,7 @@ export const resultTable = {
         el = e;
         el.innerHTML = `<h1>Results</h1><div class="panel"><div class="row">${searchBox("search", "search id, capability, tenant, values…")}
           <label>quantity</label><input id="quantity" style="width:160px"><label>method</label><input id="method" style="width:140px"><span class="muted" id="count"></span></div>
-          <table id="results"><thead><tr><th>result</th><th>capability</th><th>status</th><th>tenant</th><th>request</th><th>data</th><th>created</th></tr></thead><tbody></tbody></table></div>`;
+          <table id="results"><thead><tr><th>result</th><th>capability</th><th>status</th><th>tenant</th><th>source</th><th>request</th><th>data</th><th>created</th></tr></thead><tbody></tbody></table></div>`;
         el.querySelector("#search").addEventListener("input", (ev) => { f.q = ev.target.value; draw(); });
         el.querySelector("#quantity").addEventListener("change", (ev) => { f.quantity = ev.target.value.trim(); load(); });
         el.querySelector("#method").addEventListener("change", (ev) => { f.method = ev.target.value.trim(); load(); });
@@ -105,7 +105,7 @@ export const requestPage = {
         <span>claimed by</span><span>${r.claimed_by ? `${esc(tn[r.claimed_by]?.name || short(r.claimed_by))} (${esc(r.claimed_method || "")}), lease ${when(r.lease_expires_at)}` : "–"}</span>
         ${si.progress ? `<span>progress</span><span>${si.progress.fraction !== null && si.progress.fraction !== undefined ? Math.round(100 * si.progress.fraction) + " % " : ""}${esc(si.progress.message || "")}</span>` : ""}
         ${si.last_error ? `<span>error</span><span class="error">${esc(si.last_error.kind || "")}: ${esc(si.last_error.message || "")}</span>` : ""}
-        ${si.servable === false ? `<span>servable</span><span class="error">no: ${esc(si.reason || "")}</span>` : ""}
+        ${si.servable === false ? `<span>servable</span><span class="error">no: ${esc(si.unservable_reason || si.reason || "no active tenant provides it")}</span>` : ""}
         <span>parent</span><span>${r.parent_id ? `<a class="mono" href="/ui/requests/${r.parent_id}" data-link>${short(r.parent_id)}</a>` : "–"}</span>
         <span>campaign</span><span>${r.campaign_id ? `<a class="mono" href="/ui/campaigns/${r.campaign_id}" data-link>${short(r.campaign_id)}</a>` : "–"}</span>
         <span>result</span><span>${r.result_id ? `<a id="result-link" href="/ui/results/${r.result_id}" data-link>${short(r.result_id)}</a>` : "none yet"}</span>
@@ -117,7 +117,7 @@ export const requestPage = {
       <div class="panel"><h2>Sub-requests</h2>${kids.length ? `<table><tbody>${kids.map((k) => `<tr><td><a class="mono" href="/ui/requests/${k.id}" data-link>${short(k.id)}</a></td><td>${esc(k.quantity)}</td><td>${badge(k.status)}</td></tr>`).join("")}</tbody></table>` : `<p class="muted">none</p>`}</div></div>`;
     };
     const refresh = debounce(load, 300);
-    return { async render(e) { el = e; await load(); }, onChange(msg) { if (msg.topics.includes("requests")) refresh(); } };
+    return { async render(e) { el = e; await load(); }, onChange(msg) { if (msg.topics.includes("requests") || msg.topics.includes("results")) refresh(); } };
   },
 };
 
@@ -237,6 +237,7 @@ export const resultPage = {
           <span>id</span><span class="mono">${esc(res.id)}</span>
           <span>request</span><span><a class="mono" href="/ui/requests/${res.request_id}" data-link>${short(res.request_id)}</a></span>
           <span>tenant</span><span>${esc(tn[res.tenant_id]?.name || short(res.tenant_id))}</span>
+          <span>source</span><span id="result-source">${badge(sourceOf(res, tn[res.tenant_id]).kind, "")} ${esc(sourceOf(res, tn[res.tenant_id]).label)}</span>
           <span>software</span><span>${res.software ? `${esc(res.software.name || "")} ${esc(res.software.version || "")}` : "–"}</span>
           <span>created</span><span>${when(res.created_at)}</span>
           <span>runtime</span><span>${res.provenance?.runtime_seconds !== undefined ? `${fmt(res.provenance.runtime_seconds)} s` : "–"}</span>
@@ -267,8 +268,17 @@ export const resultPage = {
         })();
         try { await renderResult(el.querySelector("#rendered"), res, cap); } catch (e) { el.querySelector("#rendered").innerHTML = `<p class="error">${esc(e.message)}</p>`; }
         const g = await provenanceGraph(res, tn);
-        el.querySelector("#prov-graph").dataset.source = g.kind;
-        el.querySelector("#prov-graph").innerHTML = `<div style="overflow:auto">${graph(g)}</div><p class="chart-note">From ${esc(g.source)}. ${res.provenance?.claimed_at ? `Requested ${when(res.provenance.requested_at)}, claimed after ${duration(res.provenance.requested_at, res.provenance.claimed_at)}, answered after ${duration(res.provenance.requested_at, res.provenance.created_at)}.` : "Posted unsolicited (no request was claimed for it)."}</p>`;
+        const expanded = new Set();
+        const box = el.querySelector("#prov-graph");
+        box.dataset.source = g.kind;
+        const drawGraph = () => {
+          const shown = groupSiblings(g, expanded);
+          box.querySelector("#prov-svg").innerHTML = graph(shown);
+          box.dataset.grouped = shown.grouped;
+          box.querySelectorAll("[data-group]").forEach((n) => n.addEventListener("click", () => { expanded.add(n.dataset.group); drawGraph(); }));
+        };
+        box.innerHTML = `<div style="overflow:auto" id="prov-svg"></div><p class="chart-note">From ${esc(g.source)}. ${res.provenance?.claimed_at ? `Requested ${when(res.provenance.requested_at)}, claimed after ${duration(res.provenance.requested_at, res.provenance.claimed_at)}, answered after ${duration(res.provenance.requested_at, res.provenance.created_at)}.` : "Posted unsolicited (no request was claimed for it)."}</p>`;
+        drawGraph();
       },
     };
   },

@@ -5,6 +5,7 @@
 import { call, get } from "./api.js";
 import { chart, esc, fmt } from "./plot.js";
 import { drawStructure, parseCIF, parseXYZ } from "./struct.js";
+import { chemicalName, sourceOf } from "./util.js";
 
 const MAX_FILE = 8 * 1024 * 1024;
 const isNum = (v) => typeof v === "number" && Number.isFinite(v);
@@ -154,8 +155,9 @@ function conductivityPoint(r) {
   const unc = Array.isArray(c.uncertainty) ? c.uncertainty.find(isNum) : isNum(c.uncertainty) ? c.uncertainty : 0;
   const T = Array.isArray(c.temperature) ? c.temperature.find(isNum) : c.temperature;
   const form = r.data?.run_info?.formulation || r.parameters?.formulation || [];
+  const info = r.data?.run_info?.chemicals_info || {};
   const salt = form.find((x) => /Li\+|\[Li/.test(x.chemical?.SMILES || ""));
-  return { value: mean, unc: unc || 0, T, xSalt: salt ? salt.fraction : null, form };
+  return { value: mean, unc: unc || 0, T, xSalt: salt ? salt.fraction : null, form, info };
 }
 
 async function conductivity(res, files, out) {
@@ -167,12 +169,16 @@ async function conductivity(res, files, out) {
   const exact = new Set(pts.map((x) => Math.round(x.p.T))).size <= 6;
   const bin = (T) => (exact ? Math.round(T) : 10 * Math.floor(T / 10));
   const temps = [...new Set(pts.map((x) => bin(x.p.T)))].sort((a, b) => a - b);
-  const byT = temps.map((T) => ({ name: exact ? `${T} K` : `${T}–${T + 10} K`, points: pts.filter((x) => bin(x.p.T) === T && isNum(x.p.xSalt)).map(({ r, p }) => ({ x: p.xSalt, y: p.value, yerr: p.unc, href: `/ui/results/${r.id}`, hi: r.id === res.id, title: `${fmt(p.value)} ± ${fmt(p.unc)} S/m at ${fmt(p.T)} K, x(salt) = ${fmt(p.xSalt)}` })) }));
-  const vsT = [{ name: "results", points: pts.map(({ r, p }) => ({ x: p.T, y: p.value, yerr: p.unc, href: `/ui/results/${r.id}`, hi: r.id === res.id, title: `${fmt(p.value)} S/m at ${fmt(p.T)} K` })) }];
-  const comp = me.form.map((x) => `${esc(x.chemical?.SMILES || "?")}: ${fmt(x.fraction)}`).join(" · ");
-  out.push(section("Conductivity", `<p><b id="conductivity-value">${fmt(me.value)} ± ${fmt(me.unc)} S/m</b> at ${fmt(me.T)} K <span class="muted">(${fmt(me.value * 10)} mS/cm)</span></p><p class="muted">${comp} (${esc(me.form[0]?.fraction_type || "")})</p>
-    <div class="grid2">${chart({ title: "Conductivity against composition", xLabel: "salt mole fraction", yLabel: "conductivity [S/m]", series: byT })}
-    ${chart({ title: "Conductivity against temperature", xLabel: "temperature [K]", yLabel: "conductivity [S/m]", series: vsT })}</div>
+  const tenants = await get("tenants");
+  const kinds = Object.fromEntries(tenants.map((t) => [t.id, t]));
+  const src = (r) => sourceOf(r, kinds[r.tenant_id]).kind === "measured" ? "measured" : "model";
+  // one series per temperature and source: measurements filled, model predictions hollow
+  const byT = temps.flatMap((T) => ["measured", "model"].map((sk) => ({ name: `${exact ? `${T} K` : `${T}–${T + 10} K`} ${sk === "measured" ? "measured" : "model"}`, hollow: sk === "model", points: pts.filter((x) => bin(x.p.T) === T && isNum(x.p.xSalt) && src(x.r) === sk).map(({ r, p }) => ({ x: p.xSalt, y: p.value, yerr: p.unc, href: `/ui/results/${r.id}`, hi: r.id === res.id, title: `${fmt(p.value)} ± ${fmt(p.unc)} S/m at ${fmt(p.T)} K, x(salt) = ${fmt(p.xSalt)} (${sk === "measured" ? "measured" : "model prediction"})` })) }))).filter((s) => s.points.length);
+  const vsT = ["measured", "model"].map((sk) => ({ name: sk === "measured" ? "measured" : "model prediction", hollow: sk === "model", points: pts.filter((x) => src(x.r) === sk).map(({ r, p }) => ({ x: p.T, y: p.value, yerr: p.unc, href: `/ui/results/${r.id}`, hi: r.id === res.id, title: `${fmt(p.value)} S/m at ${fmt(p.T)} K` })) })).filter((s) => s.points.length);
+  const comp = me.form.map((x) => { const n = chemicalName(x.chemical, me.info?.[x.chemical?.SMILES]); return `${n ? `<b>${esc(n)}</b> ` : ""}<span class="mono">${esc(x.chemical?.SMILES || "?")}</span>: ${fmt(x.fraction)}`; }).join(" · ");
+  out.push(section("Conductivity", `<p><b id="conductivity-value">${fmt(me.value)} ± ${fmt(me.unc)} S/m</b> at ${fmt(me.T)} K <span class="muted">(${fmt(me.value * 10)} mS/cm)</span></p><p class="muted" id="composition">${comp} (fractions: ${esc(me.form[0]?.fraction_type || "")})</p>
+    <div class="grid2">${chart({ title: "Conductivity against composition", xLabel: "salt mole fraction", yLabel: "conductivity [S/m]", series: byT, legend: true })}
+    ${chart({ title: "Conductivity against temperature", xLabel: "temperature [K]", yLabel: "conductivity [S/m]", series: vsT, legend: true })}</div>
     <p class="chart-note">${pts.length} ${esc(res.quantity)} results you may see; this one ringed.</p>`, "render-conductivity"));
   return true;
 }
@@ -216,8 +222,35 @@ async function profile(res, files, out) {
   return true;
 }
 
+// the unit the result schema gives a path ("unit", or "Unit: ..." in the description)
+export function schemaUnit(schema, path) {
+  if (!schema) return "";
+  const resolve = (n, depth = 0) => {
+    if (!n || typeof n !== "object" || depth > 20) return n;
+    if (typeof n.$ref === "string" && n.$ref.startsWith("#/")) {
+      let t = schema;
+      for (const part of n.$ref.slice(2).split("/")) t = t?.[part];
+      return resolve({ ...t, ...Object.fromEntries(Object.entries(n).filter(([k]) => k !== "$ref")) }, depth + 1);
+    }
+    for (const key of ["allOf", "anyOf", "oneOf"]) {
+      const sub = (n[key] || []).map((x) => resolve(x, depth + 1)).find((x) => x && x.type !== "null");
+      if (sub) return { ...sub, ...Object.fromEntries(Object.entries(n).filter(([k]) => k !== key)) };
+    }
+    return n;
+  };
+  let node = resolve(schema);
+  for (const part of path) {
+    if (!node) return "";
+    node = /^\d+$/.test(part) ? resolve(node.items) : resolve(node.properties?.[part] ?? (typeof node.additionalProperties === "object" ? node.additionalProperties : undefined));
+  }
+  if (!node) return "";
+  if (typeof node.unit === "string") return node.unit;
+  const m = /Unit:\s*([^.;,\n]+)/.exec(node.description || "");
+  return m ? m[1].trim() : "";
+}
+
 // every scalar of the data in a table, with the unit of the capability where it has one
-function scalars(res, units) {
+function scalars(res, units, schema) {
   const rows = [];
   const go = (v, path) => {
     if (rows.length > 200) return;
@@ -227,7 +260,7 @@ function scalars(res, units) {
   };
   go(res.data, []);
   if (!rows.length) return "";
-  return section("Values", `<div class="scroll"><table id="values"><tbody>${rows.map(([k, v]) => `<tr><td class="mono">${esc(k)}</td><td>${esc(isNum(v) ? fmt(v, 6) : v)} ${esc(units[k] || units[k.split(".").pop()] || "")}</td></tr>`).join("")}</tbody></table></div>`);
+  return section("Values", `<div class="scroll"><table id="values"><tbody>${rows.map(([k, v]) => `<tr><td class="mono">${esc(k)}</td><td>${esc(isNum(v) ? fmt(v, 6) : v)} <span class="unit">${esc(units[k] || units[k.split(".").pop()] || schemaUnit(schema, k.split(".")) || "")}</span></td></tr>`).join("")}</tbody></table></div>`);
 }
 
 // Fill `el` with every view that fits the result; returns the names of the views drawn.
@@ -244,7 +277,7 @@ export async function renderResult(el, res, capability) {
       out.push(section(name, `<p class="error">could not draw: ${esc(e.message)}</p>`));
     }
   }
-  out.push(scalars(res, capability?.units || {}));
+  out.push(scalars(res, capability?.units || {}, capability?.result_schema));
   el.innerHTML = out.join("");
   el.dataset.views = drawn.join(" ");
   for (const fn of later) await fn(el);

@@ -48,3 +48,26 @@ export function access(o) {
 }
 
 export function capOf(r) { return `${r.quantity}/${r.claimed_method || r.method || (r.methods || []).join("|")}`; }
+
+// Where a number comes from, told apart in every plot and table: a measurement (real or
+// emulated instrument) or a model's prediction (simulation, data-driven model), from the
+// result's provenance and the kind of tenant that made it.
+export function sourceOf(res, tenant) {
+  const p = res?.provenance || {};
+  if (p.emulated || p.instrument?.emulated) return { kind: "measured", label: "measured (emulated instrument)" };
+  const kind = tenant?.kind || p.tenant?.kind;
+  if (kind === "instrument") return { kind: "measured", label: "measured" };
+  if (kind === "simulation" || kind === "analysis") return { kind: "model", label: "model prediction" };
+  return { kind: "unknown", label: "source unknown" };
+}
+
+// Names of common electrolyte chemicals by SMILES (the dashboard shows both)
+const NAMES = {
+  "[Li+].F[P-](F)(F)(F)(F)F": "LiPF6", "C1COC(=O)O1": "EC (ethylene carbonate)", "CC1COC(=O)O1": "PC (propylene carbonate)",
+  "CCOC(=O)OC": "EMC (ethyl methyl carbonate)", "COC(=O)OC": "DMC (dimethyl carbonate)", "CCOC(=O)OCC": "DEC (diethyl carbonate)",
+  "O=C1OCC(F)O1": "FEC (fluoroethylene carbonate)", "O=C1OC=CO1": "VC (vinylene carbonate)", "[Li+].[O-]Cl(=O)(=O)=O": "LiClO4",
+  "[Li+].FC(F)(F)S(=O)(=O)[N-]S(=O)(=O)C(F)(F)F": "LiTFSI", "[Li+].F[B-](F)(F)F": "LiBF4",
+};
+export function chemicalName(chem, info) {
+  return info?.name || chem?.name || NAMES[chem?.SMILES] || null;
+}
