@@ -147,6 +147,14 @@ class Objective(_Model):
         "(multi-objective); default: inferred from the data",
     )
 
+    @field_validator("direction", mode="before")
+    @classmethod
+    def _dir(cls, v: Any) -> Any:
+        # the short and British spellings a scientist types are the same direction
+        aliases = {"max": "maximize", "maximise": "maximize", "min": "minimize"}
+        aliases["minimise"] = "minimize"
+        return aliases.get(v, v) if isinstance(v, str) else v
+
     @property
     def sign(self) -> float:
         return 1.0 if self.direction == "maximize" else -1.0
