@@ -114,7 +114,7 @@ def test_the_example_spec_is_valid_against_the_demo_workers(workers, tmp_path):
         ({"unit: mol/kg}": "unit: mol/kgg}"}, "$.variables[1].unit", "did you mean 'kg'"),
         ({"unit: S/m}": "unit: K}"}, "$.objectives[0].unit", "cannot be converted"),
         (
-            {"direction: maximize": "direction: maximise"},
+            {"direction: maximize": "direction: maximse"},
             "$.objectives[0].direction",
             "did you mean 'maximize'",
         ),
