@@ -30,7 +30,8 @@ def uid() -> str:
 
 
 def api(live, user: str, method: str, path: str, **kw) -> httpx.Response:
-    return httpx.request(method, f"{live.url}{path}", headers=live.headers(user), timeout=60, **kw)
+    headers = {**live.headers(user), **kw.pop("headers", {})}
+    return httpx.request(method, f"{live.url}{path}", headers=headers, timeout=60, **kw)
 
 
 def fresh_user(live, role: str = "tenant", groups: list[str] | None = None) -> str:
@@ -374,3 +375,112 @@ def test_workers_starting_together_all_register(live):
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(start, range(8)))
     assert len(set(ids)) == 1
+
+
+# ------------------------------------------------------------------ redaction (item 7)
+
+SECRET = 0.4242917
+
+
+@pytest.fixture(scope="module")
+def leaky_campaign(live, world):
+    """A public campaign of alice's whose best result is confidential (alice's own)."""
+    with live.client("alice") as c:
+        camp = c.create_campaign(f"leaky-{uid()}", {}, tenant_id=world["asker"])
+        rid = c.create_request(
+            *CAP,
+            cond_params(),
+            tenant_id=world["asker"],
+            campaign_id=camp["id"],
+            access="confidential",
+        )["id"]
+        c.claim(rid, world["alice_station"])
+        res = c.post_result(rid, world["alice_station"], cond_result(SECRET))
+        best = {
+            "x": {"temperature": 301.15},
+            "y": {"conductivity": SECRET},
+            "request_id": rid,
+            "result_id": res["id"],
+        }
+        summary = {
+            "step": 3,
+            "strategy": "bo",
+            "n_results": 1,
+            "best": best,
+            "best_so_far": [{"n": 1, "value": SECRET}],  # a value with no id beside it
+        }
+        c.update_campaign(camp["id"], summary=summary)
+        c.add_campaign_event(camp["id"], "stop", {"reason": "budget", "best": best})
+        c.add_campaign_event(camp["id"], "note", {"text": f"see {res['id']}"})
+    return {"id": camp["id"], "request": rid, "result": res["id"]}
+
+
+def leaks(text: str, leaky) -> list[str]:
+    return [s for s in (str(SECRET), leaky["result"], leaky["request"]) if s in text]
+
+
+def test_summary_and_best_redacted_on_json_routes(live, leaky_campaign):
+    cid = leaky_campaign["id"]
+    for user in ("mallory", "olga"):
+        one = api(live, user, "GET", f"/api/v1/campaigns/{cid}")
+        assert one.status_code == 200
+        summary = one.json()["summary"]
+        assert summary["step"] == 3 and summary["n_results"] == 1 and "redacted" in summary
+        assert summary["best"] is None and summary["best_so_far"] == []
+        listed = api(live, user, "GET", "/api/v1/campaigns").text
+        events = api(live, user, "GET", f"/api/v1/campaigns/{cid}/events")
+        assert [e["kind"] for e in events.json()] == ["stop", "note"]
+        for text in (one.text, listed, events.text):
+            assert leaks(text, leaky_campaign) == []
+        found = api(live, user, "GET", "/api/v1/search", params={"q": str(SECRET)}).json()
+        assert cid not in json_text(found)
+    # the owner and an admin see it whole
+    for user in ("alice", "admin"):
+        one = api(live, user, "GET", f"/api/v1/campaigns/{cid}").json()
+        assert one["summary"]["best"]["y"]["conductivity"] == SECRET
+        events = api(live, user, "GET", f"/api/v1/campaigns/{cid}/events").json()
+        assert events[0]["data"]["best"]["result_id"] == leaky_campaign["result"]
+
+
+def json_text(doc) -> str:
+    import json
+
+    return json.dumps(doc)
+
+
+def test_summary_and_best_redacted_in_rdf_jsonld_and_sparql(live, leaky_campaign):
+    cid = leaky_campaign["id"]
+    query = "SELECT ?s ?p ?o WHERE { ?s ?p ?o }"
+    paths = [
+        ("GET", f"/api/v1/jsonld/campaigns/{cid}", {}),
+        ("GET", f"/api/v1/rdf/campaigns/{cid}", {}),
+        ("GET", f"/api/v1/rdf/campaigns/{cid}", {"params": {"format": "jsonld"}}),
+        ("GET", f"/api/v1/campaigns/{cid}/archive", {}),
+    ]
+    for user in ("mallory", "alice"):
+        for method, path, kw in paths:
+            r = api(live, user, method, path, **kw)
+            assert r.status_code == 200, (path, r.text[:300])
+            text = r.text
+            if path.endswith("archive"):
+                import io
+                import zipfile
+
+                with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+                    text = " ".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
+            found = leaks(text, leaky_campaign)
+            assert found == [] if user == "mallory" else str(SECRET) in found, (user, path)
+        r = api(
+            live,
+            user,
+            "POST",
+            "/api/v1/sparql",
+            content=query,
+            headers={
+                "Content-Type": "application/sparql-query",
+                "Accept": "application/sparql-results+json",
+            },
+        )
+        assert r.status_code == 200, r.text[:300]
+        found = leaks(r.text, leaky_campaign)
+        assert found == [] if user == "mallory" else str(SECRET) in found, user
