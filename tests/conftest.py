@@ -71,7 +71,8 @@ def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @dataclass
 class Live:
-    """A running broker with users: ``admin`` (admin), ``alice`` and ``bob`` (tenant role),
+    """A running broker with users: ``admin`` (admin), ``alice`` and ``bob`` (maintainer
+    role: tenants that may define capabilities), ``mallory`` (tenant role, no groups),
     ``olga`` (observer); the FINALES capabilities registered."""
 
     server: LocalBroker
@@ -108,8 +109,9 @@ def _live(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Liv
     server = LocalBroker(db_url, log_path=log, env={"BIGMAP_SWEEP_SECONDS": "0.2"})
     tokens = {
         "admin": server.user("admin", "admin", password="admin-password"),
-        "alice": server.user("alice", "tenant", password="alice-password", groups=["lab-a"]),
-        "bob": server.user("bob", "tenant", password="bob-password", groups=["lab-b"]),
+        "alice": server.user("alice", "maintainer", password="alice-password", groups=["lab-a"]),
+        "bob": server.user("bob", "maintainer", password="bob-password", groups=["lab-b"]),
+        "mallory": server.user("mallory", "tenant", password="mallory-password"),
         "olga": server.user("olga", "observer", password="olga-password"),
     }
     system = Actor(uuid.UUID(int=0), "setup", Role.admin)

@@ -67,6 +67,13 @@ def test_operator_workflow(fresh_db_url, tmp_path):
     )
     assert bad.returncode == 2 and "no user" in bad.stderr
     bigmap("user", "add", "bob", "--password", "bob-password", db=db)
+    # roles: maintainer is the right to define capabilities (docs/security.md)
+    assert bigmap("user", "role", "bob", db=db).stdout.strip() == "bob: tenant"
+    assert bigmap("user", "role", "bob", "maintainer", db=db).stdout.strip() == "bob: maintainer"
+    assert "bob: maintainer" in bigmap("user", "role", "bob", db=db).stdout
+    wrong = bigmap("user", "role", "bob", "king", db=db, check=False)
+    assert wrong.returncode == 2 and "maintainer" in wrong.stderr
+    assert bigmap("user", "role", "nobody", "tenant", db=db, check=False).returncode == 2
     # a folder of tenant files: a line each; a broken file stops the lot before any is added
     broken = tmp_path / "broken.json"
     broken.write_text('{"name": 3}')

@@ -23,7 +23,7 @@ N_POSTERS = 4
 @pytest.mark.parametrize("fresh_db_url", ["sqlite", "postgresql"], indirect=True)
 def test_sigkill_while_posting_loses_nothing(fresh_db_url, tmp_path):
     server = LocalBroker(fresh_db_url, log_path=tmp_path / "broker.log")
-    token = server.user("lab", "tenant")
+    token = server.user("lab", "maintainer")  # it defines the capability
     from bigmap.schemas.capability import finales_capability
 
     with server:

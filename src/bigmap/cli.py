@@ -197,7 +197,13 @@ def serve(
 def user_add(
     name: str,
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
-    role: Annotated[str, typer.Option(help="admin, tenant or observer")] = "tenant",
+    role: Annotated[
+        str,
+        typer.Option(
+            help="admin, maintainer (a tenant that may define new capabilities), tenant or "
+            "observer (docs/security.md)"
+        ),
+    ] = "tenant",
     groups: Annotated[str, typer.Option(help="comma-separated groups (for restricted data)")] = "",
     db: DbOpt = None,
 ) -> None:
@@ -205,7 +211,7 @@ def user_add(
     from bigmap.schemas.common import Role
 
     if role not in {r.value for r in Role}:
-        _fail(f"role must be admin, tenant or observer, not {role!r}", 2)
+        _fail(f"role must be admin, maintainer, tenant or observer, not {role!r}", 2)
     broker = _broker(db)
     user = _run(broker.create_user, name, password, Role(role), [g for g in groups.split(",") if g])
     console.print(f"user {user.name} ({user.role}) {user.id}")
@@ -217,6 +223,31 @@ def user_list(db: DbOpt = None) -> None:
     for u in _broker(db).list_users():
         table.add_row(u.name, u.role, ",".join(u.groups or []), str(u.id))
     console.print(table)
+
+
+@user_app.command("role")
+def user_role(
+    name: str,
+    role: Annotated[
+        str | None,
+        typer.Argument(help="admin, maintainer, tenant or observer; omit it to show the role"),
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Show or give a user's role: 'maintainer' lets a tenant user define new capabilities
+    (docs/security.md, "Roles and rights"). A running server applies it within 30 s."""
+    from bigmap.schemas.common import Role
+    from bigmap.store import policy
+
+    broker = _broker(db)
+    if role is None:
+        user = _run(broker.get_user, name)
+    else:
+        if role not in {r.value for r in Role}:
+            _fail(f"role must be admin, maintainer, tenant or observer, not {role!r}", 2)
+        policy.set_role(_system_actor(), Role(role))
+        user = _run(broker.set_user, name, role=Role(role))
+    console.print(f"{user.name}: {user.role}")
 
 
 @token_app.command("create")

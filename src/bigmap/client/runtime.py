@@ -19,6 +19,7 @@ and returns unfinished claims to the queue.
 from __future__ import annotations
 
 import logging
+import random
 import signal
 import threading
 import time
@@ -32,6 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from bigmap.client.errors import (
+    AuthError,
     BrokerError,
     BrokerUnavailable,
     ConflictError,
@@ -55,6 +57,16 @@ def package_version(dist: str) -> str:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+def _once_more_on_conflict(call: Callable[[], Any]) -> Any:
+    """``call()``, and once more after a moment if it answers 409: a registration that lost
+    a race with an identical one finds the winner's record the second time."""
+    try:
+        return call()
+    except ConflictError:
+        time.sleep(0.2 + random.random() * 0.3)
+        return call()
 
 
 def _schema_of(obj: SchemaLike) -> dict[str, Any] | None:
@@ -299,18 +311,31 @@ class Tenant:
     def register(
         self, client: BrokerClient, *, replace_capabilities: bool = False
     ) -> dict[str, Any]:
-        """Register the capabilities (when missing) and the tenant; returns the tenant."""
+        """Register the capabilities (when missing) and the tenant; returns the tenant.
+
+        Registrations are idempotent: workers of the same tenant starting together all
+        succeed. A 409 is retried once (a race with an older broker) before it is taken for
+        what it says, a capability defined differently; a 403 names the right that is
+        missing (defining a new capability is the role maintainer's)."""
         for cap in self.capabilities.values():
+            doc = cap.spec.model_dump(mode="json")
             try:
-                client.add_capability(
-                    cap.spec.model_dump(mode="json"), replace=replace_capabilities
+                _once_more_on_conflict(
+                    lambda doc=doc: client.add_capability(doc, replace=replace_capabilities)
                 )
             except ConflictError as exc:
                 raise RuntimeError(
                     f"the broker defines {cap.quantity}/{cap.method} differently from {self.name}: {exc.message}. "
                     "An admin can replace it (bigmap worker --replace-capabilities)."
                 ) from None
-        return client.register_tenant(self.spec().model_dump(mode="json"))
+            except AuthError as exc:
+                if exc.status_code != 403:
+                    raise
+                raise RuntimeError(
+                    f"tenant {self.name} cannot register {cap.quantity}/{cap.method}: {exc.message}"
+                ) from None
+        spec = self.spec().model_dump(mode="json")
+        return _once_more_on_conflict(lambda: client.register_tenant(spec))
 
     def serve(
         self,

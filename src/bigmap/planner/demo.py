@@ -243,7 +243,8 @@ def run_demo(
     )
     try:
         broker.start()
-        token = broker.user(DEMO_USER, "tenant", password=DEMO_PASSWORD)
+        # its workers define their capabilities: the role that may (docs/security.md)
+        token = broker.user(DEMO_USER, "maintainer", password=DEMO_PASSWORD)
         client = broker.client(token)
         console.print(
             f"broker at {broker.url}; starting workers electrolyte-model, virtual-lab ..."

@@ -78,7 +78,13 @@ class ResultStatus(StrEnum):
 
 
 class Role(StrEnum):
+    """What a user may do (``docs/security.md``, "Roles and rights"): ``admin`` everything;
+    ``maintainer`` what a tenant may, and define new capabilities; ``tenant`` post, claim
+    and answer requests with its own tenants, serving capabilities that exist; ``observer``
+    read only."""
+
     admin = "admin"
+    maintainer = "maintainer"
     tenant = "tenant"
     observer = "observer"
 

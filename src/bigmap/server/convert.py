@@ -164,7 +164,10 @@ def user_out(u: m.User) -> UserOut:
     )
 
 
-def campaign_out(c: m.Campaign, owner: str, n_events: int = 0) -> CampaignOut:
+def campaign_out(
+    c: m.Campaign, owner: str, n_events: int = 0, summary: dict[str, Any] | None = None
+) -> CampaignOut:
+    """``summary``: the summary as the reader may see it (``Fair.visible_summaries``)."""
     return CampaignOut(
         id=c.id,
         name=c.name,
@@ -173,7 +176,7 @@ def campaign_out(c: m.Campaign, owner: str, n_events: int = 0) -> CampaignOut:
         owner=owner,
         status=c.status,
         control=c.control,
-        summary=c.summary or {},
+        summary=(c.summary if summary is None else summary) or {},
         n_events=n_events,
         created_at=c.created_at,
         updated_at=c.updated_at,

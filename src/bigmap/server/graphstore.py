@@ -15,8 +15,9 @@ arrive, each caller's query running on the part of it that caller may see.
 - **Bounded**: the view checks a deadline and a cancellation flag (set when the client
   disconnects) as the query engine pulls triples, and raises ``QueryStopped``.
 
-The campaign's RDF is built by ``campaign_graph_documents``, one place where a redaction of
-campaign summaries fits (``summary_refs`` decides which records a summary names).
+The campaign's RDF is built by ``campaign_graph_documents``; a campaign's summary graph is
+left out of the view of a reader who may not see one of the records it is made of
+(``Fair.summary_refs``: the ids it names, and the campaign's records its owner may see).
 """
 
 from __future__ import annotations
@@ -39,9 +40,6 @@ from bigmap.store.fair import Fair, file_dict, jsonable, row_dict
 
 GRAPH = "urn:bigmap:graph:"
 LABELS = GRAPH + "labels"
-_UUID_TEXT = __import__("re").compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
 
 
 class QueryStopped(RuntimeError):
@@ -54,13 +52,6 @@ class QueryStopped(RuntimeError):
 
 def gid(kind: str, object_id: Any) -> str:
     return f"{GRAPH}{kind}:{object_id}"
-
-
-def summary_refs(summary: Any) -> set[str]:
-    """The ids a campaign's summary names (any UUID in it)."""
-    import json
-
-    return set(_UUID_TEXT.findall(json.dumps(jsonable(summary or {}), default=str)))
 
 
 def campaign_graph_documents(
@@ -326,12 +317,14 @@ class GraphStore:
                 ]
                 out[gid("result", r.id)] = ([self.result_doc(r, files, cap_map, kinds)], None)
             ids = list(by_kind.get("campaign", set()) | by_kind.get("summary", set()))
-            for c in _chunks(s, m.Campaign, ids):
+            camp_rows = list(_chunks(s, m.Campaign, ids))
+            refs = self.fair.summary_refs(camp_rows)
+            for c in camp_rows:
                 camp = jsonable({**row_dict(c), "owner": names.get(c.owner_id, "")})
                 node, summary, _ = campaign_graph_documents(camp, [])
                 out[gid("campaign", c.id)] = ([node], None)
                 out[gid("summary", c.id)] = (
-                    ([summary], summary_refs(camp.get("summary"))) if summary else (None, None)
+                    ([summary], refs.get(c.id, set())) if summary else (None, None)
                 )
             ids = list(by_kind.get("event", ()))
             camps: dict[uuid.UUID, dict[str, Any]] = {}

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +36,11 @@ class Actor:
 
     @property
     def can_write(self) -> bool:
-        return self.role in (Role.admin, Role.tenant)
+        return self.role in (Role.admin, Role.maintainer, Role.tenant)
+
+    @property
+    def can_define_capabilities(self) -> bool:
+        return self.role in (Role.admin, Role.maintainer)
 
 
 def can_see(actor: Actor, obj: Any, now: datetime | None = None) -> bool:
@@ -93,21 +99,66 @@ def can_find(actor: Actor, obj: Any, now: datetime | None = None) -> bool:
     )
 
 
+_UUID_TEXT = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
+def uuid_refs(doc: Any) -> set[str]:
+    """Every id (UUID text) anywhere in a JSON document, lower case."""
+    if not doc:
+        return set()
+    return {u.lower() for u in _UUID_TEXT.findall(json.dumps(doc, default=str))}
+
+
 def event_refs(data: Any, request_ids: list[str] | None) -> set[str]:
-    """The request and result ids a campaign event refers to (its ``request_ids`` and, per
-    the campaign contract, ``data.request_id``, ``data.result_id``, ``candidates[].request_id``,
-    ``training_result_ids``, ``best.request_id``/``result_id``)."""
-    refs = {str(r) for r in request_ids or []}
+    """The request and result ids a campaign event refers to: its ``request_ids`` and every
+    id in its data (per the campaign contract ``request_id``, ``result_id``,
+    ``candidates[].request_id``, ``training_result_ids``, ``best.request_id``/``result_id``;
+    any other place too, so that a new kind of step cannot name a hidden record unnoticed)."""
+    refs = {str(r).lower() for r in request_ids or []}
     if isinstance(data, dict):
-        for key in ("request_id", "result_id"):
-            if isinstance(data.get(key), str):
-                refs.add(data[key])
-        for c in data.get("candidates") or []:
-            if isinstance(c, dict) and isinstance(c.get("request_id"), str):
-                refs.add(c["request_id"])
+        best = data.get("best")
+        if isinstance(best, dict):
+            refs |= {str(best[k]).lower() for k in ("request_id", "result_id") if best.get(k)}
         for r in data.get("training_result_ids") or []:
-            refs.add(str(r))
-    return refs
+            refs.add(str(r).lower())
+    return refs | uuid_refs(data)
+
+
+# What a campaign's summary may show to a reader who may not see some of the results it is
+# made of: counts, cost and budget, never a value or an id of a result.
+SUMMARY_SHOWN = (
+    "step",
+    "strategy",
+    "objectives",
+    "n_requests",
+    "n_results",
+    "n_failed",
+    "n_pending",
+    "cost_spent",
+    "budget",
+)
+SUMMARY_EMPTY: dict[str, Any] = {
+    "best": None,
+    "best_so_far": [],
+    "pareto": [],
+    "tiers": [],
+    "outliers": [],
+}
+
+
+def redact_summary(summary: Any) -> dict[str, Any]:
+    """A campaign's summary without its results' values and ids (``best``, ``best_so_far``,
+    ``pareto``, ...): what a reader who may not see some of its results gets."""
+    if not isinstance(summary, dict) or not summary:
+        return {}
+    kept = {k: summary[k] for k in SUMMARY_SHOWN if k in summary}
+    return {
+        **kept,
+        **{k: v for k, v in SUMMARY_EMPTY.items() if k in summary},
+        "redacted": "values and ids withheld: the summary is made of results you may not see",
+    }
 
 
 def redact_event(event: Any, hidden: set[str]) -> Any:

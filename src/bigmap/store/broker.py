@@ -35,6 +35,7 @@ from bigmap.schemas.request import FileIn, RequestCreate, ResultCreate
 from bigmap.schemas.tenant import TenantSpec
 from bigmap.schemas.validation import ErrorDetail, check_schema, error, validate
 from bigmap.store import models as m
+from bigmap.store import policy
 from bigmap.store.access import Actor, can_see, visibility_clause
 from bigmap.store.db import Database
 from bigmap.store.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
@@ -90,6 +91,30 @@ class Provider:
     quantity: str
     method: str
     limitations: Any
+
+
+def _differences(row: Any, values: dict[str, Any], fields: list[str]) -> str:
+    """What differs between a stored capability and a new definition, field by field (for a
+    schema: which of its top-level keys, and which properties)."""
+    out = []
+    for k in fields:
+        old, new = getattr(row, k), values[k]
+        if isinstance(old, dict) and isinstance(new, dict):
+            keys = sorted(str(x) for x in set(old) | set(new) if old.get(x) != new.get(x))
+            props_old, props_new = old.get("properties") or {}, new.get("properties") or {}
+            if isinstance(props_old, dict) and isinstance(props_new, dict):
+                props = sorted(
+                    str(p)
+                    for p in set(props_old) | set(props_new)
+                    if props_old.get(p) != props_new.get(p)
+                )
+                if props:
+                    keys = [x for x in keys if x != "properties"]
+                    keys.append("properties " + ", ".join(props[:10]))
+            out.append(f"{k} differs in {'; '.join(keys[:10])}")
+        else:
+            out.append(f"{k} is {old!r} here, {new!r} in yours")
+    return "; ".join(out)
 
 
 class Broker:
@@ -271,8 +296,7 @@ class Broker:
     ) -> tuple[m.Capability, bool]:
         """Register a capability. The same definition again is a no-op; a different one
         needs ``replace`` and an admin. Returns (capability, created)."""
-        if not actor.can_write:
-            raise Forbidden("observers cannot add capabilities")
+        policy.require_writer(actor, "add capabilities")
         errors = []
         for field_name in ("parameter_schema", "result_schema"):
             problem = check_schema(getattr(spec, field_name))
@@ -281,6 +305,21 @@ class Broker:
         if errors:
             raise Invalid(errors)
         values = spec.model_dump()
+        # Identical registrations racing each other (workers starting together) all succeed:
+        # the loser of the insert race finds the winner's row on its second try.
+        for attempt in range(3):
+            try:
+                row, created = self._add_capability_once(actor, spec, values, replace)
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        self._caps_at = 0.0
+        return row, created
+
+    def _add_capability_once(
+        self, actor: Actor, spec: CapabilitySpec, values: dict[str, Any], replace: bool
+    ) -> tuple[m.Capability, bool]:
         with self.db.write() as s:
             row = s.scalar(
                 select(m.Capability).where(
@@ -288,31 +327,29 @@ class Broker:
                 )
             )
             if row is None:
+                policy.define_capability(actor, spec.quantity, spec.method)
                 row = m.Capability(**values)
                 s.add(row)
                 s.flush()
-                created = True
+                return row, True
+            # The definition is the pair of schemas: another one needs an explicit replace.
+            # Descriptive fields (description, units, IRI, cost, fidelity) only fill gaps.
+            differs = [k for k in DEFINING_FIELDS if getattr(row, k) != values[k]]
+            if differs or (replace and any(getattr(row, k) != v for k, v in values.items())):
+                if not replace:
+                    raise Conflict(
+                        f"capability {spec.quantity}/{spec.method} exists with another "
+                        f"definition: {_differences(row, values, differs)}; replace it "
+                        "explicitly (admin only)"
+                    )
+                policy.replace_capability(actor, spec.quantity, spec.method)
+                for k, v in values.items():
+                    setattr(row, k, v)
             else:
-                # The definition is the pair of schemas: another one needs an explicit replace.
-                # Descriptive fields (description, units, IRI, cost, fidelity) only fill gaps.
-                same = all(getattr(row, k) == values[k] for k in DEFINING_FIELDS)
-                if not same or (replace and any(getattr(row, k) != v for k, v in values.items())):
-                    if not replace:
-                        raise Conflict(
-                            f"capability {spec.quantity}/{spec.method} exists with other schemas; "
-                            "replace it explicitly (admin only)"
-                        )
-                    if not actor.is_admin:
-                        raise Forbidden("only an admin can replace a capability's definition")
-                    for k, v in values.items():
-                        setattr(row, k, v)
-                else:
-                    for k in DESCRIPTIVE_FIELDS:
-                        if getattr(row, k) in (None, "", {}) and values[k] not in (None, "", {}):
-                            setattr(row, k, values[k])
-                created = False
-        self._caps_at = 0.0
-        return row, created
+                for k in DESCRIPTIVE_FIELDS:
+                    if getattr(row, k) in (None, "", {}) and values[k] not in (None, "", {}):
+                        setattr(row, k, values[k])
+            return row, False
 
     def list_capabilities(
         self, *, currently_available: bool = False
@@ -376,11 +413,8 @@ class Broker:
 
         Limitations are checked against the capabilities: an unknown capability or a
         malformed limitation is a 422. Returns (tenant, warnings, created)."""
-        if not actor.can_write:
-            raise Forbidden("observers cannot register tenants")
         owner_name = owner or actor.name
-        if owner_name != actor.name and not actor.is_admin:
-            raise Forbidden("only an admin can register a tenant for another user")
+        policy.register_tenant_for(actor, owner_name)
         errors: list[ErrorDetail] = []
         warnings: list[str] = []
         caps = self._capabilities(force=True)
@@ -410,22 +444,45 @@ class Broker:
             resolved.append((cap, prov.limitations))
         if errors:
             raise Invalid(errors)
+        # Identical registrations racing each other (workers starting together) all succeed:
+        # the loser of an insert race finds the winner's rows on its next try.
+        for attempt in range(3):
+            try:
+                tenant, created = self._register_tenant_once(owner_name, spec, resolved)
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        self._providers_at = 0.0
+        self._tenants.pop(tenant.id, None)
+        self._reevaluate_servability({(c.quantity) for c, _ in resolved})
+        return tenant, warnings, created
+
+    def _register_tenant_once(
+        self, owner_name: str, spec: TenantSpec, resolved: list[tuple[CapabilityInfo, Any]]
+    ) -> tuple[m.Tenant, bool]:
         with self.db.write() as s:
             owner_row = self._user_by_name(s, owner_name)
-            tenant = s.scalar(
-                select(m.Tenant).where(
-                    m.Tenant.owner_id == owner_row.id, m.Tenant.name == spec.name
-                )
+            q = select(m.Tenant).where(
+                m.Tenant.owner_id == owner_row.id, m.Tenant.name == spec.name
             )
+            if not self.db.sqlite:
+                q = q.with_for_update()
+            tenant = s.scalar(q)
             created = tenant is None
             if tenant is None:
                 tenant = m.Tenant(name=spec.name, owner_id=owner_row.id)
                 s.add(tenant)
-            tenant.kind = spec.kind.value
-            tenant.description = spec.description
-            tenant.contact_person = spec.contact_person
-            tenant.software = spec.software.model_dump() if spec.software else None
-            tenant.is_active = True
+            software = spec.software.model_dump() if spec.software else None
+            for k, v in (
+                ("kind", spec.kind.value),
+                ("description", spec.description),
+                ("contact_person", spec.contact_person),
+                ("software", software),
+                ("is_active", True),
+            ):
+                if created or getattr(tenant, k) != v:  # an identical registration writes nothing
+                    setattr(tenant, k, v)
             s.flush()
             existing = {
                 tc.capability_id: tc
@@ -441,14 +498,12 @@ class Broker:
                             tenant_id=tenant.id, capability_id=cap.id, limitations=limits
                         )
                     )
-                else:
+                elif tc.limitations != limits:
                     tc.limitations = limits
             for tc in existing.values():
                 s.delete(tc)
-        self._providers_at = 0.0
-        self._tenants.pop(tenant.id, None)
-        self._reevaluate_servability({(c.quantity) for c, _ in resolved})
-        return tenant, warnings, created
+            s.flush()
+            return tenant, created
 
     def _reevaluate_servability(self, quantities: set[str]) -> None:
         if not quantities:
@@ -497,10 +552,7 @@ class Broker:
             self._tenants[tid] = (now, info)
         else:
             info = hit[1]
-        if info.owner_id != actor.user_id:
-            raise Forbidden(
-                f"tenant {tid} belongs to another user; a token acts only as its own tenants"
-            )
+        policy.act_as_tenant(actor, info)
         return info
 
     def _touch_in(self, s: Session, info: TenantInfo, at: datetime) -> None:
@@ -557,10 +609,7 @@ class Broker:
         tenant = s.get(m.Tenant, tid)
         if tenant is None:
             raise Invalid(f"tenant {tid} does not exist", ["tenant_id"])
-        if tenant.owner_id != actor.user_id and not (allow_admin and actor.is_admin):
-            raise Forbidden(
-                f"tenant {tid} belongs to another user; a token acts only as its own tenants"
-            )
+        policy.act_as_tenant(actor, tenant, allow_admin=allow_admin)
         return tenant
 
     def get_tenant(self, tenant_id: uuid.UUID) -> m.Tenant:
@@ -717,8 +766,7 @@ class Broker:
         """Returns (request, created); an idempotency key seen before returns the first.
         ``queue=False`` refuses (422, nothing written) a request that no active tenant can
         serve now, with the reason per tenant; ``queue=True`` keeps it pending, marked."""
-        if not actor.can_write:
-            raise Forbidden("observers cannot post requests")
+        policy.require_writer(actor, "post requests")
         # validation is CPU work: done before taking the write lock
         self.validate_request_parameters(
             body.quantity, body.methods, body.parameters, ["parameters"]
@@ -755,33 +803,31 @@ class Broker:
                 ):
                     if ident is None:
                         continue
-                    row = conn.execute(
-                        select(
-                            model.c.id,
-                            model.c.owner_id,
-                            model.c.access,
-                            model.c.access_groups,
-                            model.c.embargo_until,
-                        ).where(model.c.id == ident)
-                    ).first()
+                    cols = [
+                        model.c.id,
+                        model.c.owner_id,
+                        model.c.access,
+                        model.c.access_groups,
+                        model.c.embargo_until,
+                    ]
+                    if model is REQ:
+                        cols += [REQ.c.campaign_id, REQ.c.status, REQ.c.claimed_by_user]
+                    row = conn.execute(select(*cols).where(model.c.id == ident)).first()
                     # a parent or campaign the caller may not see does not exist for it (a
                     # sub-request may join the campaign of the visible parent it serves)
                     parent = linked.get("parent_id")
-                    visible = row is not None and (
-                        can_see(actor, row)
-                        or (
-                            field == "campaign_id"
-                            and parent is not None
-                            and conn.execute(
-                                select(REQ.c.campaign_id).where(REQ.c.id == parent.id)
-                            ).scalar()
-                            == ident
-                        )
+                    via_parent = (
+                        field == "campaign_id"
+                        and parent is not None
+                        and parent.campaign_id == ident
                     )
+                    visible = row is not None and (can_see(actor, row) or via_parent)
                     if not visible:
                         raise Invalid(
                             f"{field.removesuffix('_id')} {ident} does not exist", [field]
                         )
+                    if field == "campaign_id":
+                        policy.join_campaign(actor, row, parent)
                     linked[field] = row
                 tiers = {
                     "access": body.access.value,
@@ -939,9 +985,8 @@ class Broker:
     ) -> m.Request:
         """Claim one request, exclusively: of concurrent claimers exactly one succeeds, the
         others get ``Conflict``. A request whose lease has expired can be claimed at once.
-        ``tenant_id`` None (FINALES) claims for the user."""
-        if not actor.can_write:
-            raise Forbidden("observers cannot claim requests")
+        A claim is always a tenant's (``policy.claim_request``)."""
+        policy.require_writer(actor, "claim requests")
         now = utcnow()
         with self.db.write() as s:
             # the write lock (SQLite) or the row lock (PostgreSQL) makes check-and-set atomic
@@ -956,14 +1001,13 @@ class Broker:
                 )
             if tenant_id is not None:
                 tenant = self._tenant_info(s, actor, tenant_id)
-                provs = self.providers_of(tenant.id)
-                prov = self._serving_provider(provs, req, method)
-                if prov is None:
-                    reason = self._why_not(provs, req)
-                    raise Conflict(f"tenant {tenant.id} cannot serve request {req.id}: {reason}")
-                chosen = prov.method
-            elif method is None and len(req.methods) == 1:
-                chosen = req.methods[0]
+            policy.claim_request(actor, req, tenant)
+            provs = self.providers_of(tenant.id)
+            prov = self._serving_provider(provs, req, method)
+            if prov is None:
+                reason = self._why_not(provs, req)
+                raise Conflict(f"tenant {tenant.id} cannot serve request {req.id}: {reason}")
+            chosen = prov.method
             expired = (
                 req.status == RequestStatus.claimed.value
                 and req.lease_expires_at is not None
@@ -971,7 +1015,7 @@ class Broker:
             )
             if req.status != RequestStatus.pending.value and not expired:
                 raise Conflict(f"request {req.id} is {req.status}, not pending")
-            tid = tenant.id if tenant else None
+            tid = tenant.id
             if expired:
                 self._log_core(
                     s,
@@ -1001,13 +1045,12 @@ class Broker:
                 req.id,
                 RequestStatus.pending.value,
                 RequestStatus.claimed.value,
-                message or f"claimed{' by tenant ' + str(tid) if tid else ''}",
+                message or f"claimed by tenant {tid}",
                 actor,
                 tid,
                 now,
             )
-            if tenant is not None:
-                self._touch_in(s, tenant, now)
+            self._touch_in(s, tenant, now)
             for k, v in values.items():
                 setattr(req, k, v)
             return req
@@ -1125,11 +1168,11 @@ class Broker:
             req = self._locked_request(s, request_id)
             if not can_see(actor, req):
                 raise NotFound(f"no request {request_id}")
-            if tenant_id is not None:
-                tenant = self._owned_tenant(s, actor, tenant_id)
-                holder_ok = req.claimed_by == tenant.id
-            else:
-                holder_ok = req.claimed_by_user == actor.user_id or actor.is_admin
+            tenant = self._owned_tenant(s, actor, tenant_id) if tenant_id is not None else None
+            holder = s.get(m.Tenant, req.claimed_by) if req.claimed_by is not None else None
+            holder_ok = policy.release_claim(
+                actor, req, tenant, holder.owner_id if holder is not None else None
+            )
             if req.status != RequestStatus.claimed.value or not holder_ok:
                 raise Conflict(
                     f"request {request_id} is {req.status} and not claimed by the caller"
@@ -1156,12 +1199,11 @@ class Broker:
             req = self._locked_request(s, request_id)
             if not can_see(actor, req):
                 raise NotFound(f"no request {request_id}")
-            if req.status == RequestStatus.claimed.value and req.claimed_by != tenant.id:
-                raise Conflict(f"request {request_id} is claimed by another tenant")
             if req.status not in (RequestStatus.claimed.value, RequestStatus.pending.value):
                 raise Conflict(
                     f"request {request_id} is {req.status}; only a pending or claimed request can fail"
                 )
+            policy.fail_request(actor, req, tenant)
             info = dict(req.status_info or {})
             info["last_error"] = {
                 "kind": kind,
@@ -1182,8 +1224,7 @@ class Broker:
             req = self._locked_request(s, request_id)
             if not can_see(actor, req):
                 raise NotFound(f"no request {request_id}")
-            if req.owner_id != actor.user_id and not actor.is_admin:
-                raise Forbidden("only the user who asked (or an admin) can retract a request")
+            policy.retract_request(actor, req)
             if req.status in TERMINAL_REQUEST_STATUSES:
                 raise Conflict(f"request {request_id} is {req.status} and cannot be retracted")
             self._set_status(s, req, RequestStatus.retracted, message or "retracted", actor, None)
@@ -1276,18 +1317,22 @@ class Broker:
                 f"'{target.value}' is set by the broker when a result is posted", ["new_status"]
             )
         if target == F.reserved:
-            tenants = self.user_tenant_ids(actor)
-            provs = [p for p in self._providers_index() if p.tenant_id in set(tenants)]
+            # a reservation is a claim by one of the caller's tenants that serves the
+            # request, with the same lease (it returns to the queue when the lease expires)
+            tenants = set(self.user_tenant_ids(actor))
+            provs = [p for p in self._providers_index() if p.tenant_id in tenants]
             prov = self._serving_provider(provs, req)
-            if prov is None and provs and not actor.is_admin:
+            if prov is None:
+                if not any(p.quantity == req.quantity and p.method in req.methods for p in provs):
+                    policy.claim_request(actor, req, None)
                 raise Conflict(
                     f"none of your tenants can serve request {request_id}: {self._why_not(provs, req)}"
                 )
             self.claim(
                 actor,
                 req.id,
-                prov.tenant_id if prov else None,
-                method=prov.method if prov else None,
+                prov.tenant_id,
+                method=prov.method,
                 message=message or "reserved",
             )
         elif target == F.pending:
@@ -1307,8 +1352,7 @@ class Broker:
         """Store a validated result and resolve its request. Returns (result, created):
         the same idempotency key, or the same data posted again by the same tenant,
         returns the first result."""
-        if not actor.can_write:
-            raise Forbidden("observers cannot post results")
+        policy.require_writer(actor, "post results")
         files = self._decode_files(body.files)
         sha = content_hash(body.data)
         try:
@@ -1478,6 +1522,13 @@ class Broker:
                 raise Conflict(
                     f"request {req.id} is already resolved by result {req.result_id}; post with amend=true to replace it"
                 )
+            if previous is not None:
+                poster = conn.execute(
+                    select(TEN.c.owner_id).where(TEN.c.id == previous.tenant_id)
+                ).scalar()
+                policy.amend_result(actor, previous, poster)
+            elif not actor.is_admin:
+                raise Forbidden(f"request {req.id} has no result that you could amend")
         elif req.status in (RequestStatus.failed.value, RequestStatus.retracted.value):
             raise Conflict(f"request {req.id} is {req.status}; it takes no result")
         elif req.status == RequestStatus.claimed.value:
@@ -1489,6 +1540,8 @@ class Broker:
                 raise Conflict(f"request {req.id} is reserved by another user")
         elif body.amend and not unsolicited:
             raise Conflict(f"request {req.id} has no result to amend")
+        else:
+            policy.post_result_to(actor, req, tenant)
         now = utcnow()
         result_id = uuid.uuid4()
         access = self._inherited_access(body, req)
@@ -1700,10 +1753,7 @@ class Broker:
             res = s.get(m.Result, result_id)
             if res is None or not can_see(actor, res):
                 raise NotFound(f"no result {result_id}")
-            if res.owner_id != actor.user_id and not actor.is_admin:
-                raise Forbidden(
-                    "only the user who posted a result (or an admin) can change its status"
-                )
+            policy.change_result_status(actor, res)
             old = res.status
             res.status = target.value
             self._log(
@@ -1739,8 +1789,7 @@ class Broker:
     # ------------------------------------------------------------------ campaigns
 
     def create_campaign(self, actor: Actor, body: CampaignCreate) -> tuple[m.Campaign, bool]:
-        if not actor.can_write:
-            raise Forbidden("observers cannot start campaigns")
+        policy.require_writer(actor, "start campaigns")
         with self.db.write() as s:
             tenant = self._owned_tenant(s, actor, body.tenant_id)
             if body.idempotency_key:
@@ -1811,8 +1860,7 @@ class Broker:
             camp = s.scalar(q)
             if camp is None or not can_see(actor, camp):
                 raise NotFound(f"no campaign {campaign_id}")
-            if camp.owner_id != actor.user_id and not actor.is_admin:
-                raise Forbidden("only the campaign's owner (or an admin) can change it")
+            policy.change_campaign(actor, camp)
             now = utcnow()
             if body.status is not None and body.status.value != camp.status:
                 self._log(
@@ -1853,8 +1901,7 @@ class Broker:
             camp = s.scalar(q)
             if camp is None or not can_see(actor, camp):
                 raise NotFound(f"no campaign {campaign_id}")
-            if camp.owner_id != actor.user_id and not actor.is_admin:
-                raise Forbidden("only the campaign's owner can record its steps")
+            policy.change_campaign(actor, camp, "record its steps")
             if body.idempotency_key:
                 existing = s.scalar(
                     select(m.CampaignEvent).where(

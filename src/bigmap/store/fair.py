@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select
 
-from bigmap.schemas.common import AccessTier, utcnow
+from bigmap.schemas.common import AccessTier, Role, utcnow
 from bigmap.schemas.request import RequestCreate
 from bigmap.store import models as m
 from bigmap.store.access import (
@@ -34,12 +34,25 @@ from bigmap.store.access import (
     can_see,
     event_refs,
     redact_event,
+    redact_summary,
+    uuid_refs,
     visibility_clause,
 )
 from bigmap.store.errors import Forbidden, Invalid, NotFound
 
 if TYPE_CHECKING:
     from bigmap.store.broker import Broker
+
+# the columns ``can_see`` reads
+_ACCESS_COLS = ("owner_id", "access", "access_groups", "embargo_until")
+
+
+def _role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        return Role.observer
+
 
 KINDS = {
     "requests": m.Request,
@@ -189,10 +202,63 @@ class Fair:
         hidden = set()
         with self.db.read() as s:
             for model in (m.Request, m.Result):
-                for row in s.scalars(select(model).where(model.id.in_(uuids))):
+                cols = (model.id, *(getattr(model, a) for a in _ACCESS_COLS))
+                for row in s.execute(select(*cols).where(model.id.in_(uuids))):
                     if not can_see(actor, row):
                         hidden.add(str(row.id))
         return hidden
+
+    def summary_refs(self, camps: Iterable[Any]) -> dict[uuid.UUID, set[str]]:
+        """The records each campaign's summary is made of: the ids it names, and the
+        campaign's requests and their results that its owner may see (what the planner that
+        wrote the summary could read, values without ids included)."""
+        camps = [c for c in camps if c.summary]
+        out: dict[uuid.UUID, set[str]] = {c.id: uuid_refs(c.summary) for c in camps}
+        if not out:
+            return out
+        ids = list(out)
+        with self.db.read() as s:
+            users = s.scalars(select(m.User).where(m.User.id.in_({c.owner_id for c in camps})))
+            owners = {
+                u.id: Actor(u.id, u.name, _role(u.role), frozenset(u.groups or [])) for u in users
+            }
+            acc = [getattr(m.Request, a) for a in _ACCESS_COLS]
+            rows = list(
+                s.execute(
+                    select(m.Request.id, m.Request.campaign_id, *acc).where(
+                        m.Request.campaign_id.in_(ids)
+                    )
+                )
+            )
+            acc = [getattr(m.Result, a) for a in _ACCESS_COLS]
+            rows += list(
+                s.execute(
+                    select(m.Result.id, m.Request.campaign_id, *acc)
+                    .join(m.Request, m.Request.id == m.Result.request_id)
+                    .where(m.Request.campaign_id.in_(ids))
+                )
+            )
+        owner_of = {c.id: owners.get(c.owner_id) for c in camps}
+        for row in rows:
+            owner = owner_of.get(row.campaign_id)
+            if owner is None or can_see(owner, row):
+                out[row.campaign_id].add(str(row.id))
+        return out
+
+    def visible_summaries(self, actor: Actor, camps: Iterable[Any]) -> dict[uuid.UUID, Any]:
+        """Each campaign's summary as ``actor`` may read it: whole, or without its results'
+        values and ids (``access.redact_summary``) when it is made of a result or request
+        the reader may not see."""
+        camps = list(camps)
+        out: dict[uuid.UUID, Any] = {c.id: c.summary or {} for c in camps}
+        if actor.is_admin:
+            return out
+        refs = self.summary_refs(camps)
+        hidden = self._hidden(actor, set().union(*refs.values())) if refs else set()
+        for cid, r in refs.items():
+            if r & hidden:
+                out[cid] = redact_summary(out[cid])
+        return out
 
     def visible_events(self, actor: Actor, events: list[m.CampaignEvent]) -> list[Any]:
         """Campaign events as ``actor`` may read them (see ``access.redact_event``)."""
@@ -279,7 +345,11 @@ class Fair:
                 if not can_see(actor, r) and can_find(actor, r):
                     b.metadata_only.append(self.metadata_record("results", r, names))
         if camp is not None:
-            b.campaign = {**row_dict(camp), "owner": names.get(camp.owner_id, "")}
+            b.campaign = {
+                **row_dict(camp),
+                "summary": self.visible_summaries(actor, [camp])[camp.id],
+                "owner": names.get(camp.owner_id, ""),
+            }
         hidden = {str(r.id) for r in reqs if not can_see(actor, r)}
         hidden |= {str(r.id) for r in res if not can_see(actor, r)}
         outside = set()
@@ -418,9 +488,11 @@ class Fair:
 
     def campaigns(self, actor: Actor) -> list[dict[str, Any]]:
         names = self.broker.user_names()
+        camps = self.broker.list_campaigns(actor)
+        summaries = self.visible_summaries(actor, camps)
         return [
-            {**row_dict(c), "owner": names.get(c.owner_id, "")}
-            for c in self.broker.list_campaigns(actor)
+            {**row_dict(c), "summary": summaries[c.id], "owner": names.get(c.owner_id, "")}
+            for c in camps
         ]
 
     # ------------------------------------------------------------------ provenance
@@ -782,6 +854,11 @@ class Fair:
                 rows = list(
                     s.scalars(select(model).where(*conds).order_by(model.created_at.desc()))
                 )
+            summaries = (
+                self.visible_summaries(actor, [r for r in rows if can_see(actor, r)])
+                if kind == "campaigns" and needle
+                else {}
+            )
             for row in rows:
                 if kind == "requests" and method and method not in row.methods:
                     continue
@@ -792,7 +869,7 @@ class Fair:
                 if needle:
                     text = meta_text
                     if full:
-                        text += " " + self._data_text(kind, row)
+                        text += " " + self._data_text(kind, row, summaries.get(row.id))
                     if needle not in text:
                         continue
                 rec = self.metadata_record(kind, row, names)
@@ -826,14 +903,15 @@ class Fair:
         return " ".join(parts).lower()
 
     @staticmethod
-    def _data_text(kind: str, row: Any) -> str:
+    def _data_text(kind: str, row: Any, summary: Any = None) -> str:
         import json
 
         if kind == "results":
             return json.dumps([row.parameters, row.data], default=str).lower()
         if kind == "requests":
             return json.dumps(row.parameters, default=str).lower()
-        return json.dumps([row.spec, row.summary], default=str).lower()
+        # a campaign's summary as the reader may see it (redacted: no hidden values to match)
+        return json.dumps([row.spec, summary], default=str).lower()
 
     # ------------------------------------------------------------------ access changes
 

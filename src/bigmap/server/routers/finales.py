@@ -91,14 +91,10 @@ def get_request(broker: BrokerDep, actor: ActorDep, object_id: str) -> FinalesRe
 def _pending_for(
     broker: Broker, actor: Actor, quantity: str | None, method: str | None, tenant_uuid: str | None
 ) -> list:
-    """Pending requests; a user whose tenants provide capabilities sees those its tenants
-    can serve (within their limitations), others see all."""
-    if tenant_uuid:
-        tid = parse_id(tenant_uuid, "tenant")
-        servable = [tid]
-    else:
-        mine = broker.user_tenant_ids(actor)
-        servable = mine if any(broker.providers_of(t) for t in mine) else None
+    """Every pending request the caller may see, as FINALES 1.1.0 answers (a client that
+    asks for the queue of the request it has just posted finds it, whatever tenants it also
+    runs); with ``tenant_uuid``, only those that tenant can serve within its limitations."""
+    servable = [parse_id(tenant_uuid, "tenant")] if tenant_uuid else None
     return broker.list_requests(
         actor, status=["pending"], quantity=quantity, method=method, servable_by=servable
     )
