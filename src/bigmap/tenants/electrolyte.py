@@ -301,8 +301,7 @@ class HteGP:
     cross-validation grouped by formulation (r, c, series), the split-conformal quantile of
     the standardised residuals (Vovk et al., Algorithmic Learning in a Random World (2005);
     the grouped K-fold variant, "CV+", R. F. Barber et al., Ann. Statist. 49 (2021) 486).
-    The folds use the hyperparameters of the full fit (only the conditioning is redone), so
-    the factor also absorbs what that shortcut hides."""
+    Each fold refits the hyperparameters without its held-out formulations."""
 
     def __init__(
         self,
@@ -358,7 +357,6 @@ class HteGP:
         """Fit on the measurements (kappa [S/m]). With ``cache_dir``, the hyperparameters and
         the calibration factor are kept in a JSON file there, keyed by the data, the settings
         and the scikit-learn version, so that a second fit only conditions the GP."""
-        from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
@@ -383,20 +381,11 @@ class HteGP:
                     cached = None
             except (OSError, ValueError):
                 cached = None
+        self._kernel0 = kernel
         if cached is not None:
             fitted = kernel.clone_with_theta(np.asarray(cached["theta"], dtype=float))
         else:
-            rng = np.random.default_rng(self.seed)
-            idx = rng.choice(len(y), size=min(self.n_hyper, len(y)), replace=False)
-            with warnings.catch_warnings():  # a length scale at its lower bound is intended
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                fitted = (
-                    GaussianProcessRegressor(
-                        kernel, normalize_y=True, n_restarts_optimizer=0, random_state=self.seed
-                    )
-                    .fit(Xs[idx], y[idx])
-                    .kernel_
-                )
+            fitted = self._hyper(Xs, y)
         self.gp = GaussianProcessRegressor(fitted, normalize_y=True, optimizer=None).fit(Xs, y)
         self.n_train = len(y)
         if cached is not None:
@@ -421,6 +410,23 @@ class HteGP:
                     log.warning("could not cache the HTE GP in %s: %s", path, exc)
         return self
 
+    def _hyper(self, Xs: np.ndarray, y: np.ndarray) -> Any:
+        """The kernel fitted by maximum marginal likelihood on ``n_hyper`` seeded rows."""
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.gaussian_process import GaussianProcessRegressor
+
+        rng = np.random.default_rng(self.seed)
+        idx = rng.choice(len(y), size=min(self.n_hyper, len(y)), replace=False)
+        with warnings.catch_warnings():  # a length scale at its lower bound is intended
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return (
+                GaussianProcessRegressor(
+                    self._kernel0, normalize_y=True, n_restarts_optimizer=0, random_state=self.seed
+                )
+                .fit(Xs[idx], y[idx])
+                .kernel_
+            )
+
     def _calibrate(self, Xs: np.ndarray, y: np.ndarray, X: np.ndarray) -> float:
         """The sd factor from grouped K-fold residuals (see the class docstring)."""
         from sklearn.gaussian_process import GaussianProcessRegressor
@@ -432,7 +438,10 @@ class HteGP:
             return 1.0
         z = np.empty(len(y))
         for train, test in GroupKFold(n_splits=n_folds).split(Xs, y, groups):
-            gp = GaussianProcessRegressor(self.gp.kernel_, normalize_y=True, optimizer=None)
+            # hyperparameters refitted without the held-out formulations: a kernel that has
+            # seen them makes the residuals optimistic (coverage 0.909 instead of 0.95)
+            kern = self._hyper(Xs[train], y[train])
+            gp = GaussianProcessRegressor(kern, normalize_y=True, optimizer=None)
             gp.fit(Xs[train], y[train])
             m, s = gp.predict(Xs[test], return_std=True)
             z[test] = np.abs(y[test] - m) / s
@@ -472,7 +481,7 @@ class HteGP:
 
 _GP: HteGP | None = None
 _GP_LOCK = threading.Lock()
-HTE_GP_VERSION = 2  # bump when the model changes in a way the cache key does not see
+HTE_GP_VERSION = 3  # bump when the model changes in a way the cache key does not see
 
 
 def hte_cache_dir() -> Path:
