@@ -278,6 +278,32 @@ def test_through_the_broker(live_one):
             time.sleep(0.2)
         assert r["status"] == "failed"
         assert "wt% EMC" in str(r["status_info"])
+        # the issue-13 reproducer through the broker: t+ = -0.38 is refused, not returned
+        m = _molality_for_molarity(1.0)
+        req = c.create_request(
+            "transference_number",
+            "transport_model",
+            {"formulation": ec_emc_37(m), "temperature": 263.15},
+            tenant_id=tid,
+        )
+        for _ in range(300):
+            r = c.request(req["id"])
+            if r["status"] in ("failed", "resolved"):
+                break
+            time.sleep(0.2)
+        assert r["status"] == "failed", r
+        assert "leaves physics" in str(r["status_info"])
+        # and a 1:1-series formulation is served by the GP with its series stated
+        req = c.create_request(
+            "conductivity",
+            "transport_model",
+            {"formulation": fm.hte_to_formulation(1.0, 0.593, emc_mass_fraction=0.5)},
+            tenant_id=tid,
+        )
+        k = c.wait_result(req["id"], timeout=120)["data"]["conductivity"]
+        assert k["model"]["coordinates"]["series"] == "1:1"
+        lo, hi = k["model"]["interval95"]
+        assert lo < k["values"][0] < hi
     finally:
         stop.set()
         thread.join(15)
