@@ -95,7 +95,7 @@ def landesfeind_rows() -> list[Row]:
     }
     rows = []
     for q, (fn, unit) in fns.items():
-        for m, T in ((1.0, 298.15), (0.5, 323.15), (1.5, 283.15)):
+        for m, T in ((1.0, 298.15), (0.5, 323.15), (0.5, 283.15)):
             out, _ = el.tenant.run_local(
                 q,
                 "transport_model",
