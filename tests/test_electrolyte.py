@@ -137,6 +137,81 @@ def test_out_of_domain_is_refused_with_reasons():
             el.tenant.run_local("conductivity", "transport_model", params)
 
 
+def test_reproducer_negative_transference_number_is_refused():
+    # issue 13: EC:EMC 3:7 at 1 M and -10 degC gave t+ = -0.38
+    c_raw = el.lg_transference_number(
+        1.0, 263.15, el.LG_SYSTEMS["EC:EMC 3:7"]["transference_number"]
+    )
+    assert c_raw < 0  # the fit itself does leave physics there
+    m = _molality_for_molarity(1.0)
+    with pytest.raises(InputError, match=r"temperature.*leaves physics.*\(0, 1\)"):
+        el.tenant.run_local(
+            "transference_number",
+            "transport_model",
+            {"formulation": ec_emc_37(m), "temperature": 263.15},
+        )
+    # the same formulation at 25 degC is inside and physical, with its domain stated
+    out, _ = el.tenant.run_local(
+        "transference_number",
+        "transport_model",
+        {"formulation": ec_emc_37(m), "temperature": 298.15},
+    )
+    t = out["transference_number"]
+    assert 0 < t["values"][0] < 1
+    dom = t["model"]["domain"]
+    assert dom["physical_bounds"] == [0.0, 1.0] and dom["grid_checked"] is False
+    assert dom["temperature_K"] == list(el.LG_T_RANGE)
+
+
+def _molality_for_molarity(target: float) -> float:
+    from scipy.optimize import brentq
+
+    return brentq(lambda m: el.molarity(ec_emc_37(m)) - target, 0.01, 5.0)
+
+
+def test_every_guard_of_the_fits():
+    fec = lambda m: fm.formulation_from_mole_fractions(  # noqa: E731
+        {
+            "EMC": 0.95 / fm.CHEMICALS["EMC"]["molar_mass"],
+            "FEC": 0.05 / fm.CHEMICALS["FEC"]["molar_mass"],
+            "LiPF6": m,
+        }
+    )
+    # EMC:FEC 19:1 at ~1 M and -10 degC: t+ = -0.41, refused
+    with pytest.raises(InputError, match="leaves physics"):
+        el.tenant.run_local(
+            "transference_number",
+            "transport_model",
+            {"formulation": fec(1.0), "temperature": 263.15},
+        )
+    # below/above the grid: refused for every quantity, naming the field
+    for q in ("conductivity", "diffusivity", "transference_number"):
+        for T in (262.0, 324.0):
+            with pytest.raises(InputError, match="temperature"):
+                el.tenant.run_local(
+                    q,
+                    "transport_model",
+                    {"formulation": ec_emc_37(1.0), "temperature": T, "model": "landesfeind2019"},
+                )
+        with pytest.raises(InputError, match="formulation: LiPF6 at"):
+            el.tenant.run_local(
+                q,
+                "transport_model",
+                {"formulation": ec_emc_37(2.6), "temperature": 298.15, "model": "landesfeind2019"},
+            )
+    # a fit evaluated anywhere on its grid never returns an unphysical value
+    for name, sys in el.LG_SYSTEMS.items():
+        for q, (lo, hi) in el.LG_PHYSICAL.items():
+            for c in np.linspace(*el.LG_C_RANGE, 9):
+                for T in np.linspace(*el.LG_T_RANGE, 7):
+                    v = float(el.LG_FUNCTIONS[q](c, T, sys[q]))
+                    if not lo < v < hi:
+                        assert q == "transference_number", (name, q, c, T, v)
+    # the physical bounds are enforced in lg_predict itself, whatever the caller
+    with pytest.raises(ValueError, match="leaves physics"):
+        el.lg_predict("transference_number", ec_emc_37(_molality_for_molarity(1.5)), 273.15)
+
+
 def _serve(tenant, client):
     stop = threading.Event()
     t = threading.Thread(
@@ -203,6 +278,32 @@ def test_through_the_broker(live_one):
             time.sleep(0.2)
         assert r["status"] == "failed"
         assert "wt% EMC" in str(r["status_info"])
+        # the issue-13 reproducer through the broker: t+ = -0.38 is refused, not returned
+        m = _molality_for_molarity(1.0)
+        req = c.create_request(
+            "transference_number",
+            "transport_model",
+            {"formulation": ec_emc_37(m), "temperature": 263.15},
+            tenant_id=tid,
+        )
+        for _ in range(300):
+            r = c.request(req["id"])
+            if r["status"] in ("failed", "resolved"):
+                break
+            time.sleep(0.2)
+        assert r["status"] == "failed", r
+        assert "leaves physics" in str(r["status_info"])
+        # and a 1:1-series formulation is served by the GP with its series stated
+        req = c.create_request(
+            "conductivity",
+            "transport_model",
+            {"formulation": fm.hte_to_formulation(1.0, 0.593, emc_mass_fraction=0.5)},
+            tenant_id=tid,
+        )
+        k = c.wait_result(req["id"], timeout=120)["data"]["conductivity"]
+        assert k["model"]["coordinates"]["series"] == "1:1"
+        lo, hi = k["model"]["interval95"]
+        assert lo < k["values"][0] < hi
     finally:
         stop.set()
         thread.join(15)

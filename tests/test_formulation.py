@@ -45,11 +45,12 @@ def test_round_trip(r, c):
 
 
 def test_definition_by_hand():
-    # 1 kg of solvent: 0.7 kg EMC, 0.3 * (1 - r) kg EC, 0.3 * r kg PC; c mol LiPF6
+    # 1 kg of solvent: 0.7 kg EMC, 0.3 kg of EC + PC with n_PC / (n_EC + n_PC) = r; c mol LiPF6
     r, c = 0.25, 1.2
+    m_cyc = 0.75 * 0.088062 + 0.25 * 0.102089  # kg per mol of cyclic carbonate
     n = {
-        "EC": 0.3 * 0.75 / 0.088062,
-        "PC": 0.3 * 0.25 / 0.102089,
+        "EC": 0.3 / m_cyc * 0.75,
+        "PC": 0.3 / m_cyc * 0.25,
         "EMC": 0.7 / 0.104105,
         "LiPF6": 1.2,
     }
@@ -57,9 +58,21 @@ def test_definition_by_hand():
     got = {fm.identify(x["chemical"]): x["fraction"] for x in fm.hte_to_formulation(r, c)}
     for k, v in n.items():
         assert got[k] == pytest.approx(v / total, rel=1e-5)
+    x = fm.mole_fractions(fm.hte_to_formulation(r, c))
+    assert x["PC"] / (x["PC"] + x["EC"]) == pytest.approx(r)
     w = fm.solvent_mass_fractions(fm.hte_to_formulation(r, c))
-    assert w["PC"] / (w["PC"] + w["EC"]) == pytest.approx(r)
     assert w["EMC"] == pytest.approx(0.7)
+
+
+def test_r_is_the_molar_share_as_in_the_raw_records():
+    # fuzhanrahmanian/MADAP data/Dataframe_STRUCTURED_all508.csv (commit 9d614d6), the weighed
+    # masses of two experiments that are in the HTE file at r = 0.464 and r = 0.598
+    assert fm.pc_share_to_r(m_ec=1.506, m_pc=1.509) == pytest.approx(0.464, abs=6e-4)
+    assert fm.pc_share_to_r(m_ec=1.0, m_pc=1.0 * 0.633 / 0.367) == pytest.approx(0.598, abs=1e-3)
+    # EC:PC = 9.2:1 by mass, the campaign's largest ratio, gives the file's smallest r
+    assert fm.pc_share_to_r(9.2, 1.0) == pytest.approx(0.086, abs=1e-3)
+    w_ec, w_pc = fm.r_to_pc_share(fm.pc_share_to_r(0.3, 0.7))
+    assert (w_ec, w_pc) == pytest.approx((0.3, 0.7))
 
 
 def test_pc_only_and_ec_only_leave_the_zero_component_out():

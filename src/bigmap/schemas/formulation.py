@@ -14,24 +14,38 @@ The coordinates of the dataset are
 
 * ``c`` [mol/kg]: LiPF6 molality, moles of salt per kilogram of the solvent blend
   (EC + PC + EMC);
-* ``r``: the solvent-ratio coordinate that Flores et al. call the "PC:EC ratio", the mass
+* ``r``: the solvent-ratio coordinate that Flores et al. call the "PC:EC ratio": the **molar**
   share of PC in the cyclic carbonates,
 
-      r = m_PC / (m_EC + m_PC),
+      r = n_PC / (n_EC + n_PC),
 
   so that r = 0 is an EC/EMC blend and r = 1 a PC/EMC blend (no EC). The dataset spans
   r = 0.087 ... 1.0.
 
-How ``r`` was pinned down (recorded so that it can be re-checked): the full text of the
-article was not readable from this workplace. The authors' interactive figure of their
-model (repository BIG-MAP/SR-electrolytes, docs/generate_app.ipynb) labels the r axis
-"PC:EC ratio" over [0, 1]; third-party code reading the same file names the column
-``PC_fraction`` and treats ``PC_fraction == 1`` as the PC-only blend; the EC:PC mass ratios of
-the underlying campaign run from 0.0 (PC only, r = 1; the most sampled r of the file) to 9.2
-(r = 1/(1 + 9.2) = 0.098, a value present in the file), which fits a share in [0, 1] and not a
-plain ratio PC/EC. The EMC share is taken from the 3:7 series ((EC + PC):EMC = 3:7 by mass,
-:data:`HTE_EMC_MASS_FRACTION`); the file itself does not carry it. If the article defines r
-differently, :func:`pc_share_to_r` / :func:`r_to_pc_share` are the only places to change.
+How ``r`` was pinned down (recorded so that it can be re-checked). The article's full text
+was not readable from this workplace, but the raw records behind it are, in part: the
+repository of its analysis package (fuzhanrahmanian/MADAP, ``data/Dataframe_STRUCTURED_all508
+.csv``, commit 9d614d6) holds four complete experiments with the weighed masses of PC, EC, EMC
+and LiPF6 and the conductivity at each temperature. Two of them are in the HTE file, with
+conductivities identical to four digits at every temperature:
+
+* PYA_25082021_BM169_1: PC 1.509 g, EC 1.506 g, EMC 7.2024 g, LiPF6 0.3006 g, i.e. a PC mass
+  share of 0.500 and a molar share of 0.464, 0.194 mol/kg: the file's rows at r = 0.464,
+  c = 0.194 (0.1542 S/m at 253.15 K = 1.5416 mS/cm in the record);
+* WOC_02112021_BM241_3: mass share 0.633, molar share 0.598, 1.993 mol/kg: the file's rows at
+  r = 0.598, c = 1.993.
+
+The file has no r = 0.500 or 0.633, so r is the molar share. The file's own span agrees: its
+smallest r, 0.087, is below 1/(1 + 9.2) = 0.098, the smallest mass share the campaign's EC:PC
+mass ratios (up to 9.2) allow, while the molar share of EC:PC = 9.2:1 by mass is 0.086.
+
+The EMC share: the article mixes two series, (EC + PC):EMC = 3:7 and 1:1 by mass (Rahmanian
+et al., abstract), and r does not say which. The third record above in the HTE file,
+WOC_23032021_BM063_4 (PC 0 g, EMC 50 wt%, 0.593 mol/kg, rows 1490-1499), is of the 1:1
+series. ``bigmap.data.load_hte`` labels the series of every row (see there);
+:func:`formulation_to_hte` maps a formulation of either series (``emc_mass_fraction``), by
+default the 3:7 one (:data:`HTE_EMC_MASS_FRACTION`). :func:`pc_share_to_r` /
+:func:`r_to_pc_share` are the only places that define r.
 
 Molar masses are computed from the IUPAC conventional standard atomic weights
 (CIAAW, "Standard atomic weights of the elements 2021", Pure Appl. Chem. 95 (2023) 1159):
@@ -52,6 +66,7 @@ __all__ = [
     "CHEMICALS",
     "HTE_CHEMICALS",
     "HTE_EMC_MASS_FRACTION",
+    "HTE_SERIES",
     "HTE_R_RANGE",
     "HTE_C_RANGE",
     "HTE_T_RANGE",
@@ -151,6 +166,8 @@ HTE_CHEMICALS: dict[str, dict[str, Any]] = {
 
 # Mass fraction of EMC in the solvent blend of the dataset: (EC + PC):EMC = 3:7 by mass.
 HTE_EMC_MASS_FRACTION = 0.7
+# The two series of the dataset, EMC mass fraction of the solvent by name (Rahmanian et al.).
+HTE_SERIES = {"3:7": 0.7, "1:1": 0.5}
 # Tolerance on that EMC share when a formulation is mapped onto the dataset (absolute, in
 # mass fraction): a formulation written with 3-4 significant figures still maps.
 HTE_EMC_TOLERANCE = 0.02
@@ -285,15 +302,23 @@ def molality(formulation: Sequence[Mapping[str, Any]], salt: str = "LiPF6") -> f
 
 
 def pc_share_to_r(m_ec: float, m_pc: float) -> float:
-    """The dataset's ``r`` from the masses (or mass fractions) of EC and PC."""
+    """The dataset's ``r`` (the molar share of PC in EC + PC, see the module docstring) from
+    the masses (or mass fractions) of EC and PC."""
     if m_ec + m_pc <= 0:
         raise ValueError("r is undefined without EC or PC in the blend")
-    return m_pc / (m_ec + m_pc)
+    n_ec = m_ec / CHEMICALS["EC"]["molar_mass"]
+    n_pc = m_pc / CHEMICALS["PC"]["molar_mass"]
+    return n_pc / (n_ec + n_pc)
 
 
 def r_to_pc_share(r: float) -> tuple[float, float]:
-    """``(w_EC, w_PC)``: mass shares of EC and PC in the cyclic carbonates for a given ``r``."""
-    return 1.0 - r, r
+    """``(w_EC, w_PC)``: mass shares of EC and PC in the cyclic carbonates for a given ``r``
+    (the molar share of PC)."""
+    m_ec = (1.0 - r) * CHEMICALS["EC"]["molar_mass"]
+    m_pc = r * CHEMICALS["PC"]["molar_mass"]
+    if m_ec + m_pc <= 0:
+        raise ValueError(f"r = {r} gives no cyclic carbonate")
+    return m_ec / (m_ec + m_pc), m_pc / (m_ec + m_pc)
 
 
 def formulation_to_hte(

@@ -389,17 +389,18 @@ class EmulatedElectrolyteStation(Instrument):
             ) from None
         # solvent share from the salty stocks and from the PC-based stocks (see docstring)
         f_salt = c / STOCK_MOLALITY
+        w_ec, w_pc = fm.r_to_pc_share(r)  # r is a molar share, the stocks are dosed by mass
         stocks = {
-            "EC/EMC 3:7": (1 - r) * (1 - f_salt),
-            "PC/EMC 3:7": r * (1 - f_salt),
-            f"{STOCK_MOLALITY} mol/kg LiPF6 in EC/EMC 3:7": (1 - r) * f_salt,
-            f"{STOCK_MOLALITY} mol/kg LiPF6 in PC/EMC 3:7": r * f_salt,
+            "EC/EMC 3:7": w_ec * (1 - f_salt),
+            "PC/EMC 3:7": w_pc * (1 - f_salt),
+            f"{STOCK_MOLALITY} mol/kg LiPF6 in EC/EMC 3:7": w_ec * f_salt,
+            f"{STOCK_MOLALITY} mol/kg LiPF6 in PC/EMC 3:7": w_pc * f_salt,
         }
         m_salt_per_kg = STOCK_MOLALITY * fm.HTE_CHEMICALS["LiPF6"]["molar_mass"]  # kg/kg solvent
         # volume per kg of solvent in the mixture, ideal mixing (cm3)
         w_emc = fm.HTE_EMC_MASS_FRACTION
         v_solvent = 1000 * (
-            (1 - w_emc) * ((1 - r) / DENSITY["EC"] + r / DENSITY["PC"]) + w_emc / DENSITY["EMC"]
+            (1 - w_emc) * (w_ec / DENSITY["EC"] + w_pc / DENSITY["PC"]) + w_emc / DENSITY["EMC"]
         )
         v_per_kg_solvent = v_solvent + c * LIPF6_PARTIAL_MOLAR_VOLUME
         kg_solvent = p.volume_ml / v_per_kg_solvent
