@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Response
 from bigmap.schemas.capability import CapabilitySpec
 from bigmap.schemas.identity import CapabilityOut
 from bigmap.schemas.templates import template
+from bigmap.schemas.validation import check_schema_details
 from bigmap.server.convert import capability_out
 from bigmap.server.deps import ActorDep, BrokerDep
 from bigmap.store.errors import Invalid
@@ -39,6 +40,14 @@ def add_capability(
         spec = CapabilitySpec.from_document(document)
     except ValueError as exc:
         raise Invalid(str(exc), []) from None
+    finales = "json_schema_specifications" in document
+    problems = check_schema_details(
+        spec.parameter_schema, ["json_schema_specifications" if finales else "parameter_schema"]
+    ) + check_schema_details(
+        spec.result_schema, ["json_schema_result_output" if finales else "result_schema"]
+    )
+    if problems:  # schemas are data: no remote $ref, linear-time patterns, bounded size
+        raise Invalid(problems)
     row, created = broker.add_capability(actor, spec, replace=replace)
     if not created:
         response.status_code = 200
