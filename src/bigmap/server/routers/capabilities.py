@@ -12,6 +12,7 @@ from bigmap.schemas.templates import template
 from bigmap.schemas.validation import check_schema_details
 from bigmap.server.convert import capability_out
 from bigmap.server.deps import ActorDep, BrokerDep
+from bigmap.server.paging import PageDep
 from bigmap.store.errors import Invalid
 
 router = APIRouter(prefix="/capabilities", tags=["capabilities"])
@@ -19,13 +20,14 @@ router = APIRouter(prefix="/capabilities", tags=["capabilities"])
 
 @router.get("", response_model=list[CapabilityOut])
 def list_capabilities(
-    broker: BrokerDep, _: ActorDep, currently_available: bool = False
+    broker: BrokerDep, _: ActorDep, page: PageDep, currently_available: bool = False
 ) -> list[CapabilityOut]:
-    """All capabilities; with ``currently_available`` only those an active tenant provides."""
-    return [
-        capability_out(c, n)
-        for c, n in broker.list_capabilities(currently_available=currently_available)
-    ]
+    """All capabilities; with ``currently_available`` only those an active tenant provides.
+    One page at a time, by quantity and method."""
+    rows = broker.list_capabilities(
+        currently_available=currently_available, limit=page.fetch, offset=page.offset
+    )
+    return [capability_out(c, n) for c, n in page.cut(rows)]
 
 
 @router.post("", response_model=CapabilityOut, status_code=201)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from bigmap.schemas.common import ResultStatus
 from bigmap.schemas.request import FileOut, ResultCreate, ResultOut, StatusChange
 from bigmap.server.convert import file_out, result_out
 from bigmap.server.deps import ActorDep, BrokerDep, NotifierDep, parse_id
+from bigmap.server.paging import PageDep
 
 router = APIRouter(tags=["results"])
 
@@ -36,16 +37,16 @@ def post_result(
 def list_results(
     broker: BrokerDep,
     actor: ActorDep,
+    page: PageDep,
     quantity: str | None = None,
     method: str | None = None,
     request_id: str | None = None,
     tenant_id: str | None = None,
     campaign_id: str | None = None,
     include_deleted: bool = False,
-    limit: int = Query(default=1000, ge=1, le=10000),
-    offset: int = Query(default=0, ge=0),
     newest_first: bool = False,
 ) -> list[ResultOut]:
+    """Results the caller may see, oldest first (or newest), one page at a time."""
     rows = broker.list_results(
         actor,
         quantity=quantity,
@@ -54,11 +55,11 @@ def list_results(
         tenant_id=parse_id(tenant_id, "tenant") if tenant_id else None,
         campaign_id=parse_id(campaign_id, "campaign") if campaign_id else None,
         include_deleted=include_deleted,
-        limit=limit,
-        offset=offset,
+        limit=page.fetch,
+        offset=page.offset,
         newest_first=newest_first,
     )
-    return [result_out(r) for r in rows]
+    return [result_out(r) for r in page.cut(rows)]
 
 
 @router.get("/results/{result_id}", response_model=ResultOut)
