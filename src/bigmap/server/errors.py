@@ -25,6 +25,7 @@ class ErrorOut(BaseModel):
 
 # Declared on every operation of the API, so that clients and fuzzers can check them.
 RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "a body that cannot be parsed"},
     401: {"model": ErrorOut, "description": "not authenticated (no, bad or expired token)"},
     403: {"model": ErrorOut, "description": "authenticated, but not allowed"},
     404: {"model": ErrorOut, "description": "no such object (or not visible to the caller)"},
