@@ -115,5 +115,5 @@ def test_no_5xx_and_declared_status_codes(fuzzed) -> None:
         test()
     assert operations > 80
     # the fuzzer got through: successes, refusals by role, and refused inputs
-    assert statuses[200] > 100 and statuses[403] > 10 and statuses[422] > 100, statuses
+    assert statuses[200] > 50 and statuses[403] > 10 and statuses[422] > 50, statuses
     assert not failures, "\n\n".join(failures[:15])
