@@ -161,6 +161,7 @@ def serve(
     import uvicorn
 
     from bigmap.config import get_settings
+    from bigmap.server.limits import HeaderTimeoutProtocol
     from bigmap.store.db import is_sqlite, upgrade
 
     settings = get_settings()
@@ -187,6 +188,8 @@ def serve(
         workers=workers,
         log_level=log_level,
         access_log=False,
+        http=HeaderTimeoutProtocol,  # closes connections that never finish a request head
+        timeout_keep_alive=max(1, round(settings.idle_timeout_seconds)),
     )
 
 

@@ -50,6 +50,30 @@ class Settings(BaseSettings):
     import_max_bytes: int = 512 * 1024 * 1024
     import_max_ratio: float = 100.0
     import_max_members: int = 100000
+    # Bounded resources (docs/security.md). A JSON or form body may be at most this long
+    # (413 beyond); a raw file streamed to PUT /api/v1/results/{id}/files at most this long.
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_upload_bytes: int = 1024 * 1024 * 1024
+    # JSON bodies nested deeper than this are a 422.
+    max_json_depth: int = 64
+    # A capability's schema: at most this many bytes (compact JSON) and this deep.
+    schema_max_bytes: int = 256 * 1024
+    schema_max_depth: int = 48
+    # Lists: a page has this many items unless ``limit`` asks for fewer (at most
+    # ``page_size_max``); the next page is in the ``Link`` header. FINALES lists (which have no
+    # pages in FINALES) answer at most ``finales_max_items`` (the next ones by ``offset``).
+    page_size: int = 100
+    page_size_max: int = 1000
+    finales_max_items: int = 1000
+    # Server-sent event streams open at once, per user and in total (429 beyond).
+    sse_per_user: int = 4
+    sse_total: int = 64
+    # A connection must send a complete request head within this many seconds; an idle
+    # keep-alive connection is closed after ``idle_timeout_seconds``.
+    header_timeout_seconds: float = 10.0
+    idle_timeout_seconds: float = 5.0
+    # Password hashes (Argon2, ~64 MiB each) computed at once; the others wait.
+    hash_concurrency: int = 2
 
 
 @lru_cache

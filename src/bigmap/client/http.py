@@ -111,6 +111,27 @@ class BrokerClient:
             return resp
         return resp.json() if resp.content else None
 
+    def pages(self, path: str, params: dict[str, Any] | None = None) -> list[Any]:
+        """Every item of a list endpoint, following its ``Link: rel="next"`` pages; with an
+        explicit ``limit`` in ``params``, that one page only."""
+        params = dict(params or {})
+        follow = params.get("limit") is None
+        out: list[Any] = []
+        while True:
+            resp = self.call("GET", path, params=params, raw=True)
+            if resp is None:
+                return out
+            out += resp.json()
+            nxt = resp.links.get("next", {}).get("url")
+            if not follow or not nxt:
+                return out
+            url = httpx.URL(nxt)
+            grouped: dict[str, list[str]] = {}
+            for k, v in url.params.multi_items():
+                grouped.setdefault(k, []).append(v)
+            path = url.path
+            params = {k: v[0] if len(v) == 1 else v for k, v in grouped.items()}
+
     @classmethod
     def login(cls, url: str, username: str, password: str, **kwargs: Any) -> BrokerClient:
         """A client with a token from ``/api/v1/auth/token``."""
@@ -132,9 +153,7 @@ class BrokerClient:
         return self.call("GET", "/api/v1/users/me")
 
     def capabilities(self, currently_available: bool = False) -> list[dict[str, Any]]:
-        return self.call(
-            "GET", "/api/v1/capabilities", params={"currently_available": currently_available}
-        )
+        return self.pages("/api/v1/capabilities", {"currently_available": currently_available})
 
     def capability(self, quantity: str, method: str) -> dict[str, Any]:
         return self.call("GET", f"/api/v1/capabilities/{quantity}/{method}")
@@ -148,7 +167,7 @@ class BrokerClient:
     # ------------------------------------------------------------------ tenants
 
     def tenants(self) -> list[dict[str, Any]]:
-        return self.call("GET", "/api/v1/tenants")
+        return self.pages("/api/v1/tenants")
 
     def tenant(self, tenant_id: str | uuid.UUID) -> dict[str, Any]:
         return self.call("GET", f"/api/v1/tenants/{tenant_id}")
@@ -206,13 +225,14 @@ class BrokerClient:
         return self.call("GET", f"/api/v1/requests/{request_id}")
 
     def requests(self, **filters: Any) -> list[dict[str, Any]]:
-        return self.call("GET", "/api/v1/requests", params=filters)
+        """Requests matching ``filters``, every page (one page with ``limit=``)."""
+        return self.pages("/api/v1/requests", filters)
 
     def request_log(self, request_id: str | uuid.UUID) -> list[dict[str, Any]]:
         return self.call("GET", f"/api/v1/requests/{request_id}/log")
 
     def children(self, request_id: str | uuid.UUID) -> list[dict[str, Any]]:
-        return self.call("GET", f"/api/v1/requests/{request_id}/children")
+        return self.pages(f"/api/v1/requests/{request_id}/children")
 
     def claim(
         self,
@@ -340,7 +360,8 @@ class BrokerClient:
         return self.call("GET", f"/api/v1/results/{result_id}")
 
     def results(self, **filters: Any) -> list[dict[str, Any]]:
-        return self.call("GET", "/api/v1/results", params=filters)
+        """Results matching ``filters``, every page (one page with ``limit=``)."""
+        return self.pages("/api/v1/results", filters)
 
     def result_of(self, request_id: str | uuid.UUID, wait: float = 0) -> dict[str, Any] | None:
         """The result of a request, waiting up to ``wait`` s (None if there is none yet);
@@ -399,7 +420,7 @@ class BrokerClient:
         return self.call("GET", f"/api/v1/campaigns/{campaign_id}")
 
     def campaigns(self) -> list[dict[str, Any]]:
-        return self.call("GET", "/api/v1/campaigns")
+        return self.pages("/api/v1/campaigns")
 
     def update_campaign(self, campaign_id: str | uuid.UUID, **changes: Any) -> dict[str, Any]:
         return self.call("PATCH", f"/api/v1/campaigns/{campaign_id}", json=changes)

@@ -562,8 +562,7 @@ class CampaignRunner:
         if not self.h.pending:
             return 0
         reqs = {
-            str(r["id"]): r
-            for r in self.client.call("GET", f"/api/v1/campaigns/{self.cid}/requests")
+            str(r["id"]): r for r in self.client.pages(f"/api/v1/campaigns/{self.cid}/requests")
         }
         now = time.time()
         n = 0

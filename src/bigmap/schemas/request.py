@@ -124,8 +124,9 @@ class StatusIn(BaseModel):
 class FileIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=500)
-    media_type: str = "application/octet-stream"
+    # no control characters: a CR/LF in a name would split the download's header
+    name: str = Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]+$")
+    media_type: str = Field(default="application/octet-stream", max_length=200)
     content_base64: str
 
 

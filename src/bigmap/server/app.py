@@ -14,7 +14,9 @@ from fastapi.concurrency import run_in_threadpool
 
 import bigmap
 from bigmap.config import Settings, get_settings
+from bigmap.schemas import validation
 from bigmap.server import apidocs, dashboard, errors
+from bigmap.server.limits import BoundsMiddleware, StreamSlots
 from bigmap.server.notify import Notifier
 from bigmap.server.routers import (
     auth,
@@ -28,6 +30,7 @@ from bigmap.server.routers import (
 )
 from bigmap.store.broker import Broker
 from bigmap.store.db import Database, current_revision, ensure_current
+from bigmap.store.security import set_hash_concurrency
 
 log = logging.getLogger("bigmap.server")
 
@@ -58,6 +61,9 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         heartbeat_seconds=settings.heartbeat_seconds,
     )
     broker.secret  # noqa: B018 - generate and store the signing secret before serving
+    validation.LIMITS.max_bytes = settings.schema_max_bytes
+    validation.LIMITS.max_depth = settings.schema_max_depth
+    set_hash_concurrency(settings.hash_concurrency)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,7 +91,14 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.state.settings = settings
     app.state.broker = broker
     app.state.notifier = Notifier()
+    app.state.streams = StreamSlots(settings.sse_per_user, settings.sse_total)
     errors.install(app)
+    app.add_middleware(
+        BoundsMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
 
     api = APIRouter(prefix="/api/v1")
 
@@ -103,8 +116,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     # fair first: its /{kind}/{id}.jsonld paths would otherwise be taken by /{kind}/{id}
     for module in (fair, auth, capabilities, tenants, requests, results, campaigns):
         api.include_router(module.router)
-    app.include_router(api)
-    app.include_router(finales.router)
+    app.include_router(api, responses=errors.RESPONSES)
+    app.include_router(finales.router, responses=errors.RESPONSES)
     dashboard.install(app)  # pages at / and /ui/..., SSE and depictions under /api/v1
     apidocs.install(app)  # /docs and /redoc without a CDN
     return app

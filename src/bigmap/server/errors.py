@@ -8,12 +8,32 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from bigmap.schemas.validation import json_path
 from bigmap.store.errors import BrokerError, Invalid, Unauthorized
 
 log = logging.getLogger("bigmap.server")
+
+
+class ErrorOut(BaseModel):
+    """An error: ``detail`` is a message, or for 422 a list of {loc, path, msg, type}."""
+
+    detail: str | list[dict[str, Any]]
+
+
+# Declared on every operation of the API, so that clients and fuzzers can check them.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "a body that cannot be parsed"},
+    401: {"model": ErrorOut, "description": "not authenticated (no, bad or expired token)"},
+    403: {"model": ErrorOut, "description": "authenticated, but not allowed"},
+    404: {"model": ErrorOut, "description": "no such object (or not visible to the caller)"},
+    409: {"model": ErrorOut, "description": "conflicts with the state of a stored object"},
+    413: {"model": ErrorOut, "description": "request body or query larger than its limit"},
+    422: {"model": ErrorOut, "description": "invalid input, each problem with its JSON path"},
+    429: {"model": ErrorOut, "description": "too many requests or streams; see Retry-After"},
+}
 
 
 def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -44,6 +64,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(BrokerError)
     async def _broker(_: Request, exc: BrokerError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        headers = {**(headers or {}), **getattr(exc, "headers", {})} or None
         return JSONResponse(
             status_code=exc.status_code, content={"detail": exc.message}, headers=headers
         )
@@ -52,10 +73,35 @@ def install(app: FastAPI) -> None:
     async def _request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": _validation_detail(exc)})
 
+    @app.exception_handler(ValidationError)
+    async def _model_validation(_: Request, exc: ValidationError) -> JSONResponse:
+        # a model built inside a route (FINALES payloads mapped onto native ones)
+        detail = [
+            {
+                "loc": ["body", *err["loc"]],
+                "path": json_path(list(err["loc"])),
+                "msg": err["msg"],
+                "type": err["type"],
+            }
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        return JSONResponse(status_code=422, content={"detail": detail})
+
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         log.warning("integrity error: %s", exc.orig)
         return JSONResponse(status_code=409, content={"detail": "conflicts with a stored record"})
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # a value the database refuses (out of range, bad encoding) that no check caught
+        log.warning("data error: %s", exc.orig)
+        return JSONResponse(
+            status_code=422,
+            content={
+                "detail": "a value in the request cannot be stored (out of range or encoding)"
+            },
+        )
 
     @app.exception_handler(OperationalError)
     async def _operational(_: Request, exc: OperationalError) -> JSONResponse:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, exists, func, literal, or_, select, type_coerce, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -115,6 +116,14 @@ def _differences(row: Any, values: dict[str, Any], fields: list[str]) -> str:
         else:
             out.append(f"{k} is {old!r} here, {new!r} in yours")
     return "; ".join(out)
+
+
+def _json_list_has(column: Any, value: str, dialect: str) -> Any:
+    """SQL: the JSON list in ``column`` contains the string ``value``."""
+    if dialect == "postgresql":
+        return type_coerce(column, JSONB).contains([value])  # jsonb @>
+    each = func.json_each(column).table_valued("value")
+    return exists(select(literal(1)).select_from(each).where(each.c.value == value))
 
 
 class Broker:
@@ -352,25 +361,32 @@ class Broker:
             return row, False
 
     def list_capabilities(
-        self, *, currently_available: bool = False
+        self, *, currently_available: bool = False, limit: int | None = None, offset: int = 0
     ) -> list[tuple[m.Capability, int]]:
-        """Capabilities with the number of active tenants providing each."""
+        """Capabilities with the number of active tenants providing each (one page in SQL
+        with ``limit``)."""
+        provided = (
+            select(m.TenantCapability.capability_id)
+            .join(m.Tenant, m.Tenant.id == m.TenantCapability.tenant_id)
+            .where(m.Tenant.is_active.is_(True))
+        )
+        q = select(m.Capability).order_by(m.Capability.quantity, m.Capability.method)
+        if currently_available:
+            q = q.where(m.Capability.is_active.is_(True), m.Capability.id.in_(provided))
+        if limit is not None:
+            q = q.offset(offset).limit(limit)
         with self.db.read() as s:
+            caps = list(s.scalars(q))
             counts = dict(
                 s.execute(
                     select(m.TenantCapability.capability_id, func.count())
                     .join(m.Tenant, m.Tenant.id == m.TenantCapability.tenant_id)
                     .where(m.Tenant.is_active.is_(True))
+                    .where(m.TenantCapability.capability_id.in_([c.id for c in caps]))
                     .group_by(m.TenantCapability.capability_id)
                 ).all()
             )
-            caps = list(
-                s.scalars(select(m.Capability).order_by(m.Capability.quantity, m.Capability.method))
-            )
-        out = [(c, counts.get(c.id, 0)) for c in caps]
-        if currently_available:
-            out = [(c, n) for c, n in out if c.is_active and n > 0]
-        return out
+        return [(c, counts.get(c.id, 0)) for c in caps]
 
     def get_capability(self, quantity: str, method: str) -> m.Capability:
         with self.db.read() as s:
@@ -627,9 +643,13 @@ class Broker:
                 .where(m.User.name == owner, m.Tenant.name == name)
             )
 
-    def list_tenants(self) -> list[m.Tenant]:
+    def list_tenants(self, *, limit: int | None = None, offset: int = 0) -> list[m.Tenant]:
+        """Tenants, oldest first; one page in SQL with ``limit``."""
+        q = select(m.Tenant).order_by(m.Tenant.created_at, m.Tenant.id)
+        if limit is not None:
+            q = q.offset(offset).limit(limit)
         with self.db.read() as s:
-            return list(s.scalars(select(m.Tenant).order_by(m.Tenant.created_at)))
+            return list(s.scalars(q))
 
     def tenant_details(
         self, tenants: list[m.Tenant], actor: Actor | None = None
@@ -910,19 +930,23 @@ class Broker:
         campaign_id: uuid.UUID | None = None,
         parent_id: uuid.UUID | None = None,
         servable_by: list[uuid.UUID] | None = None,
-        limit: int = 1000,
+        limit: int | None = 1000,
         offset: int = 0,
         newest_first: bool = False,
     ) -> list[m.Request]:
+        """One page of the requests ``actor`` may see, filtered, ordered and cut in SQL
+        (``limit`` None: all). Servability by tenants (their limitations, checked in Python)
+        is applied to batches read in SQL until the page is full."""
         if status and RequestStatus.pending.value in status:
             self._expire_leases_throttled()
-        q = select(m.Request).where(
-            visibility_clause(actor, m.Request, self.db.engine.dialect.name)
-        )
+        dialect = self.db.engine.dialect.name
+        q = select(m.Request).where(visibility_clause(actor, m.Request, dialect))
         if status:
             q = q.where(m.Request.status.in_(status))
         if quantity:
             q = q.where(m.Request.quantity == quantity)
+        if method:
+            q = q.where(_json_list_has(m.Request.methods, method, dialect))
         if tenant_id:
             q = q.where(m.Request.tenant_id == tenant_id)
         if campaign_id:
@@ -931,13 +955,27 @@ class Broker:
             q = q.where(m.Request.parent_id == parent_id)
         order = m.Request.created_at.desc() if newest_first else m.Request.created_at
         q = q.order_by(order, m.Request.id)
+        if servable_by is None:
+            if limit is not None:
+                q = q.offset(offset).limit(limit)
+            with self.db.read() as s:
+                return [r for r in s.scalars(q) if can_see(actor, r)]
+        provs = [p for p in self._providers_index() if p.tenant_id in set(servable_by)]
+        if not provs:
+            return []
+        q = q.where(m.Request.quantity.in_({p.quantity for p in provs}))
+        matched: list[m.Request] = []
+        read, batch = 0, 500
         with self.db.read() as s:
-            rows = list(s.scalars(q))
-        rows = [r for r in rows if (method is None or method in r.methods) and can_see(actor, r)]
-        if servable_by is not None:
-            provs = [p for p in self._providers_index() if p.tenant_id in set(servable_by)]
-            rows = [r for r in rows if self._serving_provider(provs, r) is not None]
-        return rows[offset : offset + limit]
+            while limit is None or len(matched) < offset + limit:
+                rows = list(s.scalars(q.offset(read).limit(batch)))
+                read += len(rows)
+                matched += [
+                    r for r in rows if can_see(actor, r) and self._serving_provider(provs, r)
+                ]
+                if len(rows) < batch:
+                    break
+        return matched[offset:] if limit is None else matched[offset : offset + limit]
 
     @staticmethod
     def _serving_provider(
@@ -1712,10 +1750,11 @@ class Broker:
         tenant_id: uuid.UUID | None = None,
         campaign_id: uuid.UUID | None = None,
         include_deleted: bool = False,
-        limit: int = 1000,
+        limit: int | None = 1000,
         offset: int = 0,
         newest_first: bool = False,
     ) -> list[m.Result]:
+        """One page of the results ``actor`` may see, cut in SQL (``limit`` None: all)."""
         q = select(m.Result).where(visibility_clause(actor, m.Result, self.db.engine.dialect.name))
         if quantity:
             q = q.where(m.Result.quantity == quantity)
@@ -1734,9 +1773,10 @@ class Broker:
         q = q.order_by(
             m.Result.created_at.desc() if newest_first else m.Result.created_at, m.Result.id
         )
+        if limit is not None:
+            q = q.offset(offset).limit(limit)
         with self.db.read() as s:
-            rows = [r for r in s.scalars(q) if can_see(actor, r)]
-        return rows[offset : offset + limit]
+            return [r for r in s.scalars(q) if can_see(actor, r)]
 
     def set_result_status(
         self, actor: Actor, result_id: uuid.UUID, new_status: str, message: str | None = None
@@ -1829,14 +1869,19 @@ class Broker:
             raise NotFound(f"no campaign {campaign_id}")
         return camp
 
-    def list_campaigns(self, actor: Actor) -> list[m.Campaign]:
+    def list_campaigns(
+        self, actor: Actor, *, limit: int | None = None, offset: int = 0
+    ) -> list[m.Campaign]:
+        """The campaigns ``actor`` may see, newest first; one page in SQL with ``limit``."""
+        q = (
+            select(m.Campaign)
+            .where(visibility_clause(actor, m.Campaign, self.db.engine.dialect.name))
+            .order_by(m.Campaign.created_at.desc(), m.Campaign.id)
+        )
+        if limit is not None:
+            q = q.offset(offset).limit(limit)
         with self.db.read() as s:
-            rows = s.scalars(
-                select(m.Campaign)
-                .where(visibility_clause(actor, m.Campaign, self.db.engine.dialect.name))
-                .order_by(m.Campaign.created_at.desc())
-            )
-            return [c for c in rows if can_see(actor, c)]
+            return [c for c in s.scalars(q) if can_see(actor, c)]
 
     def count_campaign_events(self, campaign_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         if not campaign_ids:

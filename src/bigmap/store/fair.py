@@ -850,43 +850,45 @@ class Fair:
                 conds.append(model.created_at >= created_after)
             if created_before:
                 conds.append(model.created_at <= created_before)
+            # streamed in batches (a server-side cursor on PostgreSQL): the search stops
+            # reading once it has ``limit`` hits and never holds every row at once
+            q = select(model).where(*conds).order_by(model.created_at.desc())
             with self.db.read() as s:
-                rows = list(
-                    s.scalars(select(model).where(*conds).order_by(model.created_at.desc()))
-                )
-            summaries = (
-                self.visible_summaries(actor, [r for r in rows if can_see(actor, r)])
-                if kind == "campaigns" and needle
-                else {}
-            )
-            for row in rows:
-                if kind == "requests" and method and method not in row.methods:
-                    continue
-                full = can_see(actor, row)
-                if not full and not can_find(actor, row):
-                    continue
-                meta_text = self._meta_text(kind, row, names, tenants, caps)
-                if needle:
-                    text = meta_text
-                    if full:
-                        text += " " + self._data_text(kind, row, summaries.get(row.id))
-                    if needle not in text:
+                for row in s.scalars(q.execution_options(yield_per=500)):
+                    if kind == "requests" and method and method not in row.methods:
                         continue
-                rec = self.metadata_record(kind, row, names)
-                rec["metadata_only"] = not full
-                if kind in ("requests", "results"):
-                    rec["tenant"] = tenants.get(row.tenant_id, "")
-                if full:
-                    rec["findable"] = bool(row.findable)
-                    if kind == "results":
-                        rec["request_id"] = str(row.request_id)
-                        rec["sha256"] = row.sha256
-                    if kind == "requests":
-                        rec["campaign_id"] = jsonable(row.campaign_id)
-                        rec["result_id"] = jsonable(row.result_id)
-                out.append(rec)
-                if len(out) >= limit:
-                    return out
+                    full = can_see(actor, row)
+                    if not full and not can_find(actor, row):
+                        continue
+                    meta_text = self._meta_text(kind, row, names, tenants, caps)
+                    if needle:
+                        text = meta_text
+                        if full:
+                            # a campaign's summary as this reader may see it (redacted when
+                            # made of results hidden from them)
+                            summary = (
+                                self.visible_summaries(actor, [row]).get(row.id)
+                                if kind == "campaigns"
+                                else None
+                            )
+                            text += " " + self._data_text(kind, row, summary)
+                        if needle not in text:
+                            continue
+                    rec = self.metadata_record(kind, row, names)
+                    rec["metadata_only"] = not full
+                    if kind in ("requests", "results"):
+                        rec["tenant"] = tenants.get(row.tenant_id, "")
+                    if full:
+                        rec["findable"] = bool(row.findable)
+                        if kind == "results":
+                            rec["request_id"] = str(row.request_id)
+                            rec["sha256"] = row.sha256
+                        if kind == "requests":
+                            rec["campaign_id"] = jsonable(row.campaign_id)
+                            rec["result_id"] = jsonable(row.result_id)
+                    out.append(rec)
+                    if len(out) >= limit:
+                        return out
         return out
 
     @staticmethod

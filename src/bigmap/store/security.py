@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import uuid
 from datetime import datetime
 from typing import Any
@@ -13,15 +14,25 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 ISSUER = "bigmap"
+# Argon2 takes ~64 MiB per hash in flight: at most this many at once (the others wait), so
+# that 60 concurrent logins cost 2 x 64 MiB, not 60 x. Set by the server (hash_concurrency).
+_hash_slots = threading.BoundedSemaphore(2)
+
+
+def set_hash_concurrency(n: int) -> None:
+    global _hash_slots
+    _hash_slots = threading.BoundedSemaphore(max(1, n))
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _hash_slots:
+        return _hasher.hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        with _hash_slots:
+            return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 

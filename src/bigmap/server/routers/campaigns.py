@@ -18,6 +18,7 @@ from bigmap.schemas.common import RequestStatus
 from bigmap.schemas.request import RequestOut
 from bigmap.server.convert import campaign_out, event_out, request_out
 from bigmap.server.deps import ActorDep, BrokerDep, NotifierDep, parse_id
+from bigmap.server.paging import PageDep
 from bigmap.store.fair import Fair
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
@@ -50,8 +51,10 @@ def create(
 
 
 @router.get("", response_model=list[CampaignOut])
-def list_campaigns(broker: BrokerDep, actor: ActorDep) -> list[CampaignOut]:
-    return _out(broker, actor, broker.list_campaigns(actor))
+def list_campaigns(broker: BrokerDep, actor: ActorDep, page: PageDep) -> list[CampaignOut]:
+    """Campaigns the caller may see, newest first, one page at a time."""
+    rows = broker.list_campaigns(actor, limit=page.fetch, offset=page.offset)
+    return _out(broker, actor, page.cut(rows))
 
 
 @router.get("/{campaign_id}", response_model=CampaignOut)
@@ -118,9 +121,8 @@ def requests(
     broker: BrokerDep,
     actor: ActorDep,
     campaign_id: str,
+    page: PageDep,
     status: list[RequestStatus] | None = Query(default=None),
-    limit: int = Query(default=10000, ge=1, le=100000),
-    offset: int = Query(default=0, ge=0),
 ) -> list[RequestOut]:
     """The campaign's requests, oldest first, optionally only those in some statuses."""
     cid = parse_id(campaign_id, "campaign")
@@ -129,7 +131,7 @@ def requests(
         actor,
         campaign_id=cid,
         status=[s.value for s in status] if status else None,
-        limit=limit,
-        offset=offset,
+        limit=page.fetch,
+        offset=page.offset,
     )
-    return [request_out(r) for r in rows]
+    return [request_out(r) for r in page.cut(rows)]

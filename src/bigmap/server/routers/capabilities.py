@@ -9,8 +9,10 @@ from fastapi import APIRouter, Body, Response
 from bigmap.schemas.capability import CapabilitySpec
 from bigmap.schemas.identity import CapabilityOut
 from bigmap.schemas.templates import template
+from bigmap.schemas.validation import check_schema_details
 from bigmap.server.convert import capability_out
 from bigmap.server.deps import ActorDep, BrokerDep
+from bigmap.server.paging import PageDep
 from bigmap.store.errors import Invalid
 
 router = APIRouter(prefix="/capabilities", tags=["capabilities"])
@@ -18,13 +20,14 @@ router = APIRouter(prefix="/capabilities", tags=["capabilities"])
 
 @router.get("", response_model=list[CapabilityOut])
 def list_capabilities(
-    broker: BrokerDep, _: ActorDep, currently_available: bool = False
+    broker: BrokerDep, _: ActorDep, page: PageDep, currently_available: bool = False
 ) -> list[CapabilityOut]:
-    """All capabilities; with ``currently_available`` only those an active tenant provides."""
-    return [
-        capability_out(c, n)
-        for c, n in broker.list_capabilities(currently_available=currently_available)
-    ]
+    """All capabilities; with ``currently_available`` only those an active tenant provides.
+    One page at a time, by quantity and method."""
+    rows = broker.list_capabilities(
+        currently_available=currently_available, limit=page.fetch, offset=page.offset
+    )
+    return [capability_out(c, n) for c, n in page.cut(rows)]
 
 
 @router.post("", response_model=CapabilityOut, status_code=201)
@@ -39,6 +42,14 @@ def add_capability(
         spec = CapabilitySpec.from_document(document)
     except ValueError as exc:
         raise Invalid(str(exc), []) from None
+    finales = "json_schema_specifications" in document
+    problems = check_schema_details(
+        spec.parameter_schema, ["json_schema_specifications" if finales else "parameter_schema"]
+    ) + check_schema_details(
+        spec.result_schema, ["json_schema_result_output" if finales else "result_schema"]
+    )
+    if problems:  # schemas are data: no remote $ref, linear-time patterns, bounded size
+        raise Invalid(problems)
     row, created = broker.add_capability(actor, spec, replace=replace)
     if not created:
         response.status_code = 200

@@ -31,6 +31,7 @@ from bigmap.schemas.templates import template
 from bigmap.schemas.validation import error
 from bigmap.server.convert import finales_request_info, finales_result_info
 from bigmap.server.deps import ActorDep, BrokerDep, NotifierDep, parse_id
+from bigmap.server.paging import FinalesPageDep, Page
 from bigmap.server.routers.auth import login
 from bigmap.store.access import Actor
 from bigmap.store.broker import Broker
@@ -89,14 +90,27 @@ def get_request(broker: BrokerDep, actor: ActorDep, object_id: str) -> FinalesRe
 
 
 def _pending_for(
-    broker: Broker, actor: Actor, quantity: str | None, method: str | None, tenant_uuid: str | None
+    broker: Broker,
+    actor: Actor,
+    quantity: str | None,
+    method: str | None,
+    tenant_uuid: str | None,
+    page: Page,
 ) -> list:
     """Every pending request the caller may see, as FINALES 1.1.0 answers (a client that
     asks for the queue of the request it has just posted finds it, whatever tenants it also
     runs); with ``tenant_uuid``, only those that tenant can serve within its limitations."""
     servable = [parse_id(tenant_uuid, "tenant")] if tenant_uuid else None
-    return broker.list_requests(
-        actor, status=["pending"], quantity=quantity, method=method, servable_by=servable
+    return page.cut(
+        broker.list_requests(
+            actor,
+            status=["pending"],
+            quantity=quantity,
+            method=method,
+            servable_by=servable,
+            limit=page.fetch,
+            offset=page.offset,
+        )
     )
 
 
@@ -104,23 +118,29 @@ def _pending_for(
 def pending_requests(
     broker: BrokerDep,
     actor: ActorDep,
+    page: FinalesPageDep,
     quantity: str | None = None,
     method: str | None = None,
     tenant_uuid: str | None = None,
 ) -> list[FinalesRequestInfo]:
     return [
-        finales_request_info(r) for r in _pending_for(broker, actor, quantity, method, tenant_uuid)
+        finales_request_info(r)
+        for r in _pending_for(broker, actor, quantity, method, tenant_uuid, page)
     ]
 
 
 @both("GET", "/all_requests/", response_model=list[FinalesRequestInfo])
 def all_requests(
-    broker: BrokerDep, actor: ActorDep, quantity: str | None = None, method: str | None = None
+    broker: BrokerDep,
+    actor: ActorDep,
+    page: FinalesPageDep,
+    quantity: str | None = None,
+    method: str | None = None,
 ) -> list[FinalesRequestInfo]:
-    return [
-        finales_request_info(r)
-        for r in broker.list_requests(actor, quantity=quantity, method=method)
-    ]
+    rows = broker.list_requests(
+        actor, quantity=quantity, method=method, limit=page.fetch, offset=page.offset
+    )
+    return [finales_request_info(r) for r in page.cut(rows)]
 
 
 def _native_result(body: FinalesResult, request_id: uuid.UUID | None) -> ResultCreate:
@@ -204,16 +224,21 @@ def result_for_request(
 
 @both("GET", "/results_requested/", response_model=list[FinalesResultInfo])
 def results_requested(
-    broker: BrokerDep, actor: ActorDep, quantity: str | None = None, method: str | None = None
+    broker: BrokerDep,
+    actor: ActorDep,
+    page: FinalesPageDep,
+    quantity: str | None = None,
+    method: str | None = None,
 ) -> list[FinalesResultInfo]:
-    return [
-        finales_result_info(r) for r in broker.list_results(actor, quantity=quantity, method=method)
-    ]
+    rows = broker.list_results(
+        actor, quantity=quantity, method=method, limit=page.fetch, offset=page.offset
+    )
+    return [finales_result_info(r) for r in page.cut(rows)]
 
 
 @both("GET", "/capabilities/", response_model=list[FinalesCapability])
 def capabilities(
-    broker: BrokerDep, _: ActorDep, currently_available: bool = True
+    broker: BrokerDep, _: ActorDep, page: FinalesPageDep, currently_available: bool = True
 ) -> list[FinalesCapability]:
     return [
         FinalesCapability(
@@ -222,7 +247,11 @@ def capabilities(
             json_schema_specifications=c.parameter_schema,
             json_schema_result_output=c.result_schema,
         )
-        for c, _n in broker.list_capabilities(currently_available=currently_available)
+        for c, _n in page.cut(
+            broker.list_capabilities(
+                currently_available=currently_available, limit=page.fetch, offset=page.offset
+            )
+        )
     ]
 
 
@@ -296,8 +325,8 @@ def result_status(
 
 
 @both("GET", "/tenants/")
-def tenants(broker: BrokerDep, _: ActorDep) -> list[dict[str, Any]]:
-    rows = broker.list_tenants()
+def tenants(broker: BrokerDep, _: ActorDep, page: FinalesPageDep) -> list[dict[str, Any]]:
+    rows = page.cut(broker.list_tenants(limit=page.fetch, offset=page.offset))
     details = broker.tenant_details(rows)
     return [
         {

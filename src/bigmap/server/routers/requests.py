@@ -21,6 +21,7 @@ from bigmap.schemas.request import (
 )
 from bigmap.server.convert import request_out, result_out
 from bigmap.server.deps import ActorDep, BrokerDep, NotifierDep, parse_id
+from bigmap.server.paging import PageDep
 from bigmap.store.errors import Conflict
 
 router = APIRouter(prefix="/requests", tags=["requests"])
@@ -56,6 +57,7 @@ def create(
 def list_requests(
     broker: BrokerDep,
     actor: ActorDep,
+    page: PageDep,
     status: list[RequestStatus] | None = Query(default=None),
     quantity: str | None = None,
     method: str | None = None,
@@ -63,10 +65,9 @@ def list_requests(
     campaign_id: str | None = None,
     parent_id: str | None = None,
     servable_by: str | None = None,
-    limit: int = Query(default=1000, ge=1, le=10000),
-    offset: int = Query(default=0, ge=0),
     newest_first: bool = False,
 ) -> list[RequestOut]:
+    """Requests the caller may see, oldest first (or newest), one page at a time."""
     rows = broker.list_requests(
         actor,
         status=[s.value for s in status] if status else None,
@@ -76,11 +77,11 @@ def list_requests(
         campaign_id=parse_id(campaign_id, "campaign") if campaign_id else None,
         parent_id=parse_id(parent_id, "request") if parent_id else None,
         servable_by=[parse_id(servable_by, "tenant")] if servable_by else None,
-        limit=limit,
-        offset=offset,
+        limit=page.fetch,
+        offset=page.offset,
         newest_first=newest_first,
     )
-    return [request_out(r) for r in rows]
+    return [request_out(r) for r in page.cut(rows)]
 
 
 @router.get("/{request_id}", response_model=RequestOut)
@@ -89,10 +90,13 @@ def get(broker: BrokerDep, actor: ActorDep, request_id: str) -> RequestOut:
 
 
 @router.get("/{request_id}/children", response_model=list[RequestOut])
-def children(broker: BrokerDep, actor: ActorDep, request_id: str) -> list[RequestOut]:
+def children(
+    broker: BrokerDep, actor: ActorDep, page: PageDep, request_id: str
+) -> list[RequestOut]:
     rid = parse_id(request_id, "request")
     broker.get_request(actor, rid)
-    return [request_out(r) for r in broker.list_requests(actor, parent_id=rid)]
+    rows = broker.list_requests(actor, parent_id=rid, limit=page.fetch, offset=page.offset)
+    return [request_out(r) for r in page.cut(rows)]
 
 
 @router.get("/{request_id}/log", response_model=list[StatusChange])

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response
+import re
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from bigmap.schemas.common import ResultStatus
 from bigmap.schemas.request import FileOut, ResultCreate, ResultOut, StatusChange
 from bigmap.server.convert import file_out, result_out
 from bigmap.server.deps import ActorDep, BrokerDep, NotifierDep, parse_id
+from bigmap.server.paging import PageDep
+from bigmap.store.uploads import attach_file, check_name, spool
 
 router = APIRouter(tags=["results"])
 
@@ -36,16 +42,16 @@ def post_result(
 def list_results(
     broker: BrokerDep,
     actor: ActorDep,
+    page: PageDep,
     quantity: str | None = None,
     method: str | None = None,
     request_id: str | None = None,
     tenant_id: str | None = None,
     campaign_id: str | None = None,
     include_deleted: bool = False,
-    limit: int = Query(default=1000, ge=1, le=10000),
-    offset: int = Query(default=0, ge=0),
     newest_first: bool = False,
 ) -> list[ResultOut]:
+    """Results the caller may see, oldest first (or newest), one page at a time."""
     rows = broker.list_results(
         actor,
         quantity=quantity,
@@ -54,11 +60,11 @@ def list_results(
         tenant_id=parse_id(tenant_id, "tenant") if tenant_id else None,
         campaign_id=parse_id(campaign_id, "campaign") if campaign_id else None,
         include_deleted=include_deleted,
-        limit=limit,
-        offset=offset,
+        limit=page.fetch,
+        offset=page.offset,
         newest_first=newest_first,
     )
-    return [result_out(r) for r in rows]
+    return [result_out(r) for r in page.cut(rows)]
 
 
 @router.get("/results/{result_id}", response_model=ResultOut)
@@ -102,12 +108,53 @@ def files(broker: BrokerDep, actor: ActorDep, result_id: str) -> list[FileOut]:
 )
 def download(broker: BrokerDep, actor: ActorDep, file_id: str) -> Response:
     f = broker.get_file(actor, parse_id(file_id, "file"))
-    safe = f.name.replace('"', "").replace("\n", " ")
     return Response(
         content=f.content,
         media_type=f.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{safe}"',
-            "X-Content-SHA256": f.sha256,
-        },
+        headers={"Content-Disposition": content_disposition(f.name), "X-Content-SHA256": f.sha256},
     )
+
+
+def content_disposition(name: str) -> str:
+    """RFC 6266: an ASCII ``filename`` fallback and the exact name as ``filename*`` (UTF-8,
+    percent-encoded), so that any name (not Latin-1, or with a CR/LF stored before names
+    were checked) gives a valid header."""
+    fallback = re.sub(r'[^\x20-\x7e]|["\\]', "_", name) or "file"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+@router.put(
+    "/results/{result_id}/files",
+    response_model=FileOut,
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
+async def upload_file(
+    request: Request,
+    broker: BrokerDep,
+    actor: ActorDep,
+    result_id: str,
+    name: str = Query(min_length=1, max_length=500, description="the file's name"),
+    media_type: str = Query(default="application/octet-stream", max_length=200),
+) -> FileOut:
+    """Attach a raw file to a result: the request body is the file, streamed to storage (up
+    to the server's ``max_upload_bytes``; 413 beyond). For the result's poster or an admin;
+    the file takes the result's access tier and joins its provenance."""
+    rid = parse_id(result_id, "result")
+    check_name(name)
+    await run_in_threadpool(broker.get_result, actor, rid)  # 404 before reading the body
+    content, size, sha = await spool(request.stream())
+    try:
+        row = await run_in_threadpool(
+            attach_file, broker.db, actor, rid, name, media_type, content, size, sha
+        )
+    finally:
+        content.close()
+    return file_out(row)

@@ -15,13 +15,16 @@ from bigmap.schemas.request import ClaimNextIn, RequestOut
 from bigmap.schemas.tenant import TenantSpec
 from bigmap.server.convert import request_out, tenant_outs
 from bigmap.server.deps import ActorDep, BrokerDep, NotifierDep, parse_id
+from bigmap.server.paging import PageDep
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
 
 
 @router.get("", response_model=list[TenantOut])
-def list_tenants(broker: BrokerDep, actor: ActorDep) -> list[TenantOut]:
-    return tenant_outs(broker, actor, broker.list_tenants())
+def list_tenants(broker: BrokerDep, actor: ActorDep, page: PageDep) -> list[TenantOut]:
+    """Tenants, oldest first, one page at a time."""
+    rows = broker.list_tenants(limit=page.fetch, offset=page.offset)
+    return tenant_outs(broker, actor, page.cut(rows))
 
 
 @router.post("", response_model=TenantOut, status_code=201)

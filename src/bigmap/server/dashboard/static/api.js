@@ -69,6 +69,20 @@ export async function call(method, path, { json, params, form, raw, signal } = {
 
 export const get = (path, params, opts = {}) => call("GET", path, { params, ...opts });
 
+// Every item of a list endpoint: its pages, following the Link: <...>; rel="next" header.
+export async function getAll(path, params) {
+  let resp = await call("GET", path, { params, raw: true });
+  const out = [];
+  for (;;) {
+    if (resp.status === 204) return out;
+    out.push(...(await resp.json()));
+    const next = /<([^>]+)>;\s*rel="next"/.exec(resp.headers.get("Link") || "");
+    if (!next) return out;
+    const u = new URL(next[1], location.origin);
+    resp = await call("GET", u.pathname + u.search, { raw: true });
+  }
+}
+
 export async function login(username, password) {
   const out = await call("POST", "auth/token", { form: { username, password } });
   token.set(out.access_token);

@@ -1,5 +1,5 @@
 // The dashboard's shell: login, navigation (history API, paths under /ui/), live updates.
-import { ApiError, get, liveStream, login, setUnauthorizedHandler, token } from "./api.js";
+import { ApiError, get, liveStream, login, setUnauthorizedHandler, token, getAll } from "./api.js";
 import { esc } from "./plot.js";
 import * as campaigns from "./campaigns.js";
 import * as catalogue from "./catalogue.js";
@@ -88,7 +88,7 @@ async function ensureUser() {
 // tenant names by id (the tenants list is visible to every signed-in user)
 export async function tenantNames(force = false) {
   if (!state.tenants || force) {
-    const rows = await get("tenants");
+    const rows = await getAll("tenants");
     state.tenants = Object.fromEntries(rows.map((t) => [t.id, t]));
   }
   return state.tenants;

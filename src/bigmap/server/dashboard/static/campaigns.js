@@ -1,6 +1,6 @@
 // Campaigns: the list, and a campaign page that draws what the planner records
 // (docs/campaigns.md: summary, proposal / observation / model_state / decision / stop events).
-import { call, get } from "./api.js";
+import { call, get, getAll } from "./api.js";
 import { bars, chart, esc, fmt, heatmap } from "./plot.js";
 import { tenantNames } from "./app.js";
 import { access, ago, badge, debounce, duration, json, progressBar, short, when } from "./util.js";
@@ -26,7 +26,7 @@ export const list = {
   create() {
     let el = null;
     const load = async () => {
-      const rows = await get("campaigns");
+      const rows = await getAll("campaigns");
       el.innerHTML = `<h1>Campaigns</h1>
       <div class="panel">${rows.length ? `<table id="campaigns"><thead><tr><th>name</th><th>status</th><th>control</th><th>owner</th><th>progress</th><th>best</th><th class="num">events</th><th>updated</th></tr></thead><tbody>
       ${rows.map((c) => {
@@ -96,7 +96,7 @@ export const detail = {
       const [c, evs, rq, tn] = await Promise.all([
         get(`campaigns/${id}`),
         get(`campaigns/${id}/events`, { after: lastSeq }),
-        get(`campaigns/${id}/requests`),
+        getAll(`campaigns/${id}/requests`),
         tenantNames(),
       ]);
       camp = c;

@@ -1,6 +1,6 @@
 // Tenants (alive by heartbeat, what each holds and since when) and the capability catalogue
 // with its templates and a form that posts a request (422 errors shown with their JSON paths).
-import { ApiError, call, get } from "./api.js";
+import { ApiError, call, get, getAll } from "./api.js";
 import { esc, fmt } from "./plot.js";
 import { state, tenantNames, navigate } from "./app.js";
 import { badge, debounce, duration, json, short, when } from "./util.js";
@@ -19,7 +19,7 @@ export const tenants = {
       </tbody></table>${rows.length ? "" : `<p class="muted">No tenant has registered yet (<code>bigmap worker NAME</code>).</p>`}
       <p class="chart-note">A tenant is alive while its heartbeats arrive (a worker sends them while it polls for work).</p></div>`;
     };
-    const load = async () => { rows = await get("tenants"); state.tenants = Object.fromEntries(rows.map((t) => [t.id, t])); draw(); };
+    const load = async () => { rows = await getAll("tenants"); state.tenants = Object.fromEntries(rows.map((t) => [t.id, t])); draw(); };
     const refresh = debounce(load, 200);
     return {
       async render(e) { el = e; await load(); this.timer = setInterval(refresh, 5000); },
@@ -118,7 +118,7 @@ export const capabilities = {
     return {
       async render(e) {
         el = e;
-        caps = await get("capabilities");
+        caps = await getAll("capabilities");
         if (!q0 && caps.length) {
           const first = caps.find((c) => c.providers) || caps[0];
           navigate(`/ui/capabilities/${first.quantity}/${first.method}`, true);

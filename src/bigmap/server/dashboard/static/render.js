@@ -2,7 +2,7 @@
 // attached): cycling traces and cycler files (voltage against capacity per cycle, capacity
 // fade), impedance spectra (Nyquist), conductivity (against composition and temperature),
 // structures (CIF) and molecules (SMILES via RDKit on the server, XYZ geometries).
-import { call, get } from "./api.js";
+import { call, get, getAll } from "./api.js";
 import { chart, esc, fmt } from "./plot.js";
 import { drawStructure, parseCIF, parseXYZ } from "./struct.js";
 import { chemicalName, sourceOf } from "./util.js";
@@ -169,7 +169,7 @@ async function conductivity(res, files, out) {
   const exact = new Set(pts.map((x) => Math.round(x.p.T))).size <= 6;
   const bin = (T) => (exact ? Math.round(T) : 10 * Math.floor(T / 10));
   const temps = [...new Set(pts.map((x) => bin(x.p.T)))].sort((a, b) => a - b);
-  const tenants = await get("tenants");
+  const tenants = await getAll("tenants");
   const kinds = Object.fromEntries(tenants.map((t) => [t.id, t]));
   const src = (r) => sourceOf(r, kinds[r.tenant_id]).kind === "measured" ? "measured" : "model";
   // one series per temperature and source: measurements filled, model predictions hollow
