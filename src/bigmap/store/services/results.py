@@ -19,7 +19,7 @@ from bigmap.schemas.validation import ErrorDetail, error, validate
 from bigmap.store import models as m
 from bigmap.store import policy
 from bigmap.store.access import Actor, can_see, visibility_clause
-from bigmap.store.errors import Conflict, Forbidden, Invalid, NotFound
+from bigmap.store.errors import Conflict, Invalid, NotFound
 from bigmap.store.fair import RESULT_CHECKS
 from bigmap.store.services.catalogue import Catalogue
 from bigmap.store.services.log import log, log_core
@@ -224,8 +224,8 @@ class Results:
                     select(TEN.c.owner_id).where(TEN.c.id == previous.tenant_id)
                 ).scalar()
                 policy.amend_result(actor, previous, poster)
-            elif not actor.is_admin:
-                raise Forbidden(f"request {req.id} has no result that you could amend")
+            else:
+                policy.amend_without_result(actor, req)
         elif req.status in (RequestStatus.failed.value, RequestStatus.retracted.value):
             raise Conflict(f"request {req.id} is {req.status}; it takes no result")
         elif req.status == RequestStatus.claimed.value:
