@@ -525,6 +525,12 @@ class Catalogue:
         parameters: dict[str, Any],
         providers: list[Provider] | None = None,
     ) -> dict[str, Any]:
+        if providers is None and self.uow.active:
+            # the cache holds committed tenants; this unit may have registered one
+            found = self.servability(quantity, methods, parameters, self.providers_index())
+            if found["servable"]:
+                return found
+            providers = self.providers_index(force=True)
         reasons = []
         for p in self.providers_index() if providers is None else providers:
             if p.quantity != quantity or p.method not in methods:
@@ -608,7 +614,10 @@ class Catalogue:
         return list(self.providers_index())
 
     def providers_of(self, tenant_id: uuid.UUID) -> list[Provider]:
-        return [p for p in self.providers_index() if p.tenant_id == tenant_id]
+        provs = [p for p in self.providers_index() if p.tenant_id == tenant_id]
+        if not provs and self.uow.active:  # perhaps registered in this unit, not yet committed
+            provs = [p for p in self.providers_index(force=True) if p.tenant_id == tenant_id]
+        return provs
 
     def user_tenant_ids(self, actor: Actor) -> list[uuid.UUID]:
         with self.uow.read() as s:
