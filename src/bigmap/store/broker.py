@@ -147,9 +147,11 @@ class Broker:
         return self.catalogue.add_capability(actor, spec, replace=replace)
 
     def list_capabilities(
-        self, *, currently_available: bool = False
+        self, *, currently_available: bool = False, limit: int | None = None, offset: int = 0
     ) -> list[tuple[m.Capability, int]]:
-        return self.catalogue.list_capabilities(currently_available=currently_available)
+        return self.catalogue.list_capabilities(
+            currently_available=currently_available, limit=limit, offset=offset
+        )
 
     def get_capability(self, quantity: str, method: str) -> m.Capability:
         return self.catalogue.get_capability(quantity, method)
@@ -168,8 +170,8 @@ class Broker:
     def find_tenant(self, owner: str, name: str) -> m.Tenant | None:
         return self.catalogue.find_tenant(owner, name)
 
-    def list_tenants(self) -> list[m.Tenant]:
-        return self.catalogue.list_tenants()
+    def list_tenants(self, *, limit: int | None = None, offset: int = 0) -> list[m.Tenant]:
+        return self.catalogue.list_tenants(limit=limit, offset=offset)
 
     def tenant_details(
         self, tenants: list[m.Tenant], actor: Actor | None = None
@@ -224,7 +226,7 @@ class Broker:
         campaign_id: uuid.UUID | None = None,
         parent_id: uuid.UUID | None = None,
         servable_by: list[uuid.UUID] | None = None,
-        limit: int = 1000,
+        limit: int | None = 1000,
         offset: int = 0,
         newest_first: bool = False,
     ) -> list[m.Request]:
@@ -336,7 +338,7 @@ class Broker:
         tenant_id: uuid.UUID | None = None,
         campaign_id: uuid.UUID | None = None,
         include_deleted: bool = False,
-        limit: int = 1000,
+        limit: int | None = 1000,
         offset: int = 0,
         newest_first: bool = False,
     ) -> list[m.Result]:
@@ -372,8 +374,10 @@ class Broker:
     def get_campaign(self, actor: Actor, campaign_id: uuid.UUID) -> m.Campaign:
         return self.campaigns.get_campaign(actor, campaign_id)
 
-    def list_campaigns(self, actor: Actor) -> list[m.Campaign]:
-        return self.campaigns.list_campaigns(actor)
+    def list_campaigns(
+        self, actor: Actor, *, limit: int | None = None, offset: int = 0
+    ) -> list[m.Campaign]:
+        return self.campaigns.list_campaigns(actor, limit=limit, offset=offset)
 
     def count_campaign_events(self, campaign_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         return self.campaigns.count_campaign_events(campaign_ids)

@@ -72,14 +72,19 @@ class Campaigns:
             raise NotFound(f"no campaign {campaign_id}")
         return camp
 
-    def list_campaigns(self, actor: Actor) -> list[m.Campaign]:
+    def list_campaigns(
+        self, actor: Actor, *, limit: int | None = None, offset: int = 0
+    ) -> list[m.Campaign]:
+        """The campaigns ``actor`` may see, newest first; one page in SQL with ``limit``."""
+        q = (
+            select(m.Campaign)
+            .where(visibility_clause(actor, m.Campaign, self.uow.dialect))
+            .order_by(m.Campaign.created_at.desc(), m.Campaign.id)
+        )
+        if limit is not None:
+            q = q.offset(offset).limit(limit)
         with self.uow.read() as s:
-            rows = s.scalars(
-                select(m.Campaign)
-                .where(visibility_clause(actor, m.Campaign, self.uow.dialect))
-                .order_by(m.Campaign.created_at.desc())
-            )
-            return [c for c in rows if can_see(actor, c)]
+            return [c for c in s.scalars(q) if can_see(actor, c)]
 
     def count_campaign_events(self, campaign_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         if not campaign_ids:

@@ -193,25 +193,32 @@ class Catalogue:
             return row, False
 
     def list_capabilities(
-        self, *, currently_available: bool = False
+        self, *, currently_available: bool = False, limit: int | None = None, offset: int = 0
     ) -> list[tuple[m.Capability, int]]:
-        """Capabilities with the number of active tenants providing each."""
+        """Capabilities with the number of active tenants providing each (one page in SQL
+        with ``limit``)."""
+        provided = (
+            select(m.TenantCapability.capability_id)
+            .join(m.Tenant, m.Tenant.id == m.TenantCapability.tenant_id)
+            .where(m.Tenant.is_active.is_(True))
+        )
+        q = select(m.Capability).order_by(m.Capability.quantity, m.Capability.method)
+        if currently_available:
+            q = q.where(m.Capability.is_active.is_(True), m.Capability.id.in_(provided))
+        if limit is not None:
+            q = q.offset(offset).limit(limit)
         with self.uow.read() as s:
+            caps = list(s.scalars(q))
             counts = dict(
                 s.execute(
                     select(m.TenantCapability.capability_id, func.count())
                     .join(m.Tenant, m.Tenant.id == m.TenantCapability.tenant_id)
                     .where(m.Tenant.is_active.is_(True))
+                    .where(m.TenantCapability.capability_id.in_([c.id for c in caps]))
                     .group_by(m.TenantCapability.capability_id)
                 ).all()
             )
-            caps = list(
-                s.scalars(select(m.Capability).order_by(m.Capability.quantity, m.Capability.method))
-            )
-        out = [(c, counts.get(c.id, 0)) for c in caps]
-        if currently_available:
-            out = [(c, n) for c, n in out if c.is_active and n > 0]
-        return out
+        return [(c, counts.get(c.id, 0)) for c in caps]
 
     def get_capability(self, quantity: str, method: str) -> m.Capability:
         with self.uow.read() as s:
@@ -441,9 +448,13 @@ class Catalogue:
                 .where(m.User.name == owner, m.Tenant.name == name)
             )
 
-    def list_tenants(self) -> list[m.Tenant]:
+    def list_tenants(self, *, limit: int | None = None, offset: int = 0) -> list[m.Tenant]:
+        """Tenants, oldest first; one page in SQL with ``limit``."""
+        q = select(m.Tenant).order_by(m.Tenant.created_at, m.Tenant.id)
+        if limit is not None:
+            q = q.offset(offset).limit(limit)
         with self.uow.read() as s:
-            return list(s.scalars(select(m.Tenant).order_by(m.Tenant.created_at)))
+            return list(s.scalars(q))
 
     def tenant_details(
         self, tenants: list[m.Tenant], actor: Actor | None = None

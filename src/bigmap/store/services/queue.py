@@ -8,7 +8,8 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, exists, func, literal, or_, select, type_coerce, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,14 @@ from bigmap.store.services.log import log_core, set_status
 from bigmap.store.services.uow import UnitOfWork
 
 REQ = m.Request.__table__
+
+
+def _json_list_has(column: Any, value: str, dialect: str) -> Any:
+    """SQL: the JSON list in ``column`` contains the string ``value``."""
+    if dialect == "postgresql":
+        return type_coerce(column, JSONB).contains([value])  # jsonb @>
+    each = func.json_each(column).table_valued("value")
+    return exists(select(literal(1)).select_from(each).where(each.c.value == value))
 
 
 class Queue:
@@ -191,17 +200,23 @@ class Queue:
         campaign_id: uuid.UUID | None = None,
         parent_id: uuid.UUID | None = None,
         servable_by: list[uuid.UUID] | None = None,
-        limit: int = 1000,
+        limit: int | None = 1000,
         offset: int = 0,
         newest_first: bool = False,
     ) -> list[m.Request]:
+        """One page of the requests ``actor`` may see, filtered, ordered and cut in SQL
+        (``limit`` None: all). Servability by tenants (their limitations, checked in Python)
+        is applied to batches read in SQL until the page is full."""
         if status and RequestStatus.pending.value in status:
             self._expire_leases_throttled()
-        q = select(m.Request).where(visibility_clause(actor, m.Request, self.uow.dialect))
+        dialect = self.uow.dialect
+        q = select(m.Request).where(visibility_clause(actor, m.Request, dialect))
         if status:
             q = q.where(m.Request.status.in_(status))
         if quantity:
             q = q.where(m.Request.quantity == quantity)
+        if method:
+            q = q.where(_json_list_has(m.Request.methods, method, dialect))
         if tenant_id:
             q = q.where(m.Request.tenant_id == tenant_id)
         if campaign_id:
@@ -210,13 +225,29 @@ class Queue:
             q = q.where(m.Request.parent_id == parent_id)
         order = m.Request.created_at.desc() if newest_first else m.Request.created_at
         q = q.order_by(order, m.Request.id)
+        if servable_by is None:
+            if limit is not None:
+                q = q.offset(offset).limit(limit)
+            with self.uow.read() as s:
+                return [r for r in s.scalars(q) if can_see(actor, r)]
+        provs = [p for p in self.catalogue.providers_index() if p.tenant_id in set(servable_by)]
+        if not provs:
+            return []
+        q = q.where(m.Request.quantity.in_({p.quantity for p in provs}))
+        matched: list[m.Request] = []
+        read, batch = 0, 500
         with self.uow.read() as s:
-            rows = list(s.scalars(q))
-        rows = [r for r in rows if (method is None or method in r.methods) and can_see(actor, r)]
-        if servable_by is not None:
-            provs = [p for p in self.catalogue.providers_index() if p.tenant_id in set(servable_by)]
-            rows = [r for r in rows if self.catalogue.serving_provider(provs, r) is not None]
-        return rows[offset : offset + limit]
+            while limit is None or len(matched) < offset + limit:
+                rows = list(s.scalars(q.offset(read).limit(batch)))
+                read += len(rows)
+                matched += [
+                    r
+                    for r in rows
+                    if can_see(actor, r) and self.catalogue.serving_provider(provs, r)
+                ]
+                if len(rows) < batch:
+                    break
+        return matched[offset:] if limit is None else matched[offset : offset + limit]
 
     def request_row(self, s: Session, request_id: uuid.UUID, *, lock: bool) -> m.Request:
         """The request as a detached object, locked for update on PostgreSQL (SQLite: the

@@ -409,10 +409,11 @@ class Results:
         tenant_id: uuid.UUID | None = None,
         campaign_id: uuid.UUID | None = None,
         include_deleted: bool = False,
-        limit: int = 1000,
+        limit: int | None = 1000,
         offset: int = 0,
         newest_first: bool = False,
     ) -> list[m.Result]:
+        """One page of the results ``actor`` may see, cut in SQL (``limit`` None: all)."""
         q = select(m.Result).where(visibility_clause(actor, m.Result, self.uow.dialect))
         if quantity:
             q = q.where(m.Result.quantity == quantity)
@@ -431,9 +432,10 @@ class Results:
         q = q.order_by(
             m.Result.created_at.desc() if newest_first else m.Result.created_at, m.Result.id
         )
+        if limit is not None:
+            q = q.offset(offset).limit(limit)
         with self.uow.read() as s:
-            rows = [r for r in s.scalars(q) if can_see(actor, r)]
-        return rows[offset : offset + limit]
+            return [r for r in s.scalars(q) if can_see(actor, r)]
 
     def set_result_status(
         self, actor: Actor, result_id: uuid.UUID, new_status: str, message: str | None = None
