@@ -126,6 +126,14 @@ def test_amend_result():
         policy.amend_result(TENANT, previous, None)
 
 
+def test_amend_without_result():
+    req = request(TENANT, "resolved")
+    policy.amend_without_result(ADMIN, req)
+    for a in (TENANT, MAINTAINER, OBSERVER):
+        with pytest.raises(Forbidden, match="no result that you could amend"):
+            policy.amend_without_result(a, req)
+
+
 def test_fail_request():
     mine, theirs = tenant_of(TENANT), tenant_of(OTHER)
     policy.fail_request(TENANT, request(OTHER, "claimed", mine), mine)

@@ -130,6 +130,13 @@ def amend_result(actor: Actor, previous: Any, poster_owner_id: uuid.UUID | None)
     )
 
 
+def amend_without_result(actor: Actor, req: Any) -> None:
+    """A resolved request that has no result left to compare with (its result was never
+    stored or is gone): only an admin gives it a new one."""
+    if not actor.is_admin:
+        raise Forbidden(f"request {req.id} has no result that you could amend")
+
+
 def fail_request(actor: Actor, req: Any, tenant: Any) -> None:
     """A request fails (or goes back to the queue, ``retry``) by the tenant that holds its
     claim; a pending request only by the asker's own tenant (it could also retract it)."""
