@@ -264,7 +264,13 @@ def _compile(
         if subs:
             if not isinstance(v, list):
                 raise InputError(f"{where}: {fm.from_} is not a list")
-            v = [{k: g({**src, "item": it}) for k, g in subs.items()} for it in v]
+            items = []
+            for it in v:
+                one: dict[str, Any] = {}
+                for k, g in subs.items():
+                    set_path(one, split_path(k), g({**src, "item": it}))
+                items.append(one)
+            v = items
         if fm.json_:
             if to_device:
                 v = json.dumps(v)
@@ -719,13 +725,17 @@ class SilaDevice:
                 raise CalculationFailed(
                     f"{plan.cap.command} did not finish within timeout_s = {plan.cap.timeout_s:g} s"
                 )
+            stream = getattr(inst, "_ClientObservableCommandInstance__info_update_thread", None)
+            stream_alive = stream is not None and stream.is_alive()
             if now >= next_probe:
-                # the execution-info stream ends silently when the server goes away: ask
-                next_probe = now + self.probe_s
-                try:
-                    return inst.get_responses()
-                except not_finished:
-                    pass
+                # the execution-info stream ends silently when the server goes away: ask the
+                # server every probe_s once it ended, every 30 probe_s while it lives
+                next_probe = now + (30 * self.probe_s if stream_alive else self.probe_s)
+                if not stream_alive or now - t0 > 30 * self.probe_s:
+                    try:
+                        return inst.get_responses()
+                    except not_finished:
+                        pass
             time.sleep(0.05)
 
 
