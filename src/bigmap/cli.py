@@ -395,6 +395,10 @@ def worker(
         )
     except (BrokerError, BrokerUnavailable, RuntimeError) as exc:
         _fail(str(exc), 1)
+    finally:
+        device = getattr(t, "sila", None)
+        if device is not None:
+            device.stop()  # closes the gRPC channel and its subscriptions
     console.print(f"{t.name}: {done} job(s) done")
 
 
