@@ -114,7 +114,7 @@ def serve_emulator(
     ] = 0.0,
     seed: Annotated[int | None, typer.Option(help="random seed of the emulators")] = None,
 ) -> None:
-    """Run the emulated electrolyte station and cycler (the virtual lab) as a SiLA 2 server;
+    """Run the emulated electrolyte station (of the virtual lab) as a SiLA 2 server;
     map it with `bigmap sila discover` and serve it with `bigmap worker --sila`. Every result
     through it says "emulated" in its provenance."""
     from bigmap.tenants.sila.emulator import make_emulator_server
