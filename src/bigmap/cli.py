@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bigmap import cli_campaign, cli_request, cli_scaffold
+from bigmap import cli_campaign, cli_request, cli_scaffold, cli_sila
 from bigmap.cli_support import (
     App,
     CliError,
@@ -56,6 +56,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(cap_app, name="capability")
 app.add_typer(tenant_app, name="tenant")
+app.add_typer(cli_sila.sila_app, name="sila")
 
 console = Console()
 err = Console(stderr=True)
@@ -360,13 +361,20 @@ def tenant_list(db: DbOpt = None) -> None:
 @app.command()
 def worker(
     tenant: Annotated[
-        str,
+        str | None,
         typer.Argument(
             help="a built-in tenant (electrolyte-model, cell-sim, molecule-sim, crystal-sim, "
             "virtual-lab), an installed one, a file (my_tenant.py), or a module "
             "(my_package.my_tenant[:attribute], also from the current folder)"
         ),
-    ],
+    ] = None,
+    sila: Annotated[
+        Path | None,
+        typer.Option(
+            "--sila",
+            help="serve a SiLA 2 device through this mapping file (YAML) instead of TENANT",
+        ),
+    ] = None,
     broker: Annotated[
         str | None, typer.Option(help="broker URL (default BIGMAP_BROKER_URL)")
     ] = None,
@@ -389,10 +397,23 @@ def worker(
     from bigmap.tenants import load_tenant
 
     quiet_http_logs(log_level)
-    try:
-        t = load_tenant(tenant)
-    except ValueError as exc:
-        _fail(str(exc), 2)
+    if (tenant is None) == (sila is None):
+        _fail("give a TENANT or --sila MAPPING.yaml (one of them)", 2)
+    if sila is not None:
+        from bigmap.tenants.sila.adapter import DeviceUnavailable, build_sila_tenant
+        from bigmap.tenants.sila.mapping import MappingError, load_mapping
+
+        try:
+            t = build_sila_tenant(load_mapping(sila))
+        except MappingError as exc:
+            _fail(str(exc), 2)
+        except DeviceUnavailable as exc:
+            _fail(str(exc), 1)
+    else:
+        try:
+            t = load_tenant(str(tenant))
+        except ValueError as exc:
+            _fail(str(exc), 2)
     if name:
         t.name = name
     client = BrokerClient(broker, token)
@@ -408,6 +429,10 @@ def worker(
         )
     except (BrokerError, BrokerUnavailable, RuntimeError) as exc:
         _fail(str(exc), 1)
+    finally:
+        device = getattr(t, "sila", None)
+        if device is not None:
+            device.stop()  # closes the gRPC channel and its subscriptions
     console.print(f"{t.name}: {done} job(s) done")
 
 

@@ -203,6 +203,24 @@ class Tenant:
         self.capabilities: dict[tuple[str, str], Capability] = {}
         self._on_start: list[Callable[[], None]] = []
         self._started = False
+        #: the state of the tenant's device(s), sent with every heartbeat as
+        #: ``software.status`` (``None``: heartbeats carry nothing but the beat)
+        self.status: Callable[[], dict[str, Any]] | None = None
+        self._beat_now = threading.Event()
+
+    def wake_heartbeat(self) -> None:
+        """Send a heartbeat now (its status changed), not at the next 30 s tick."""
+        self._beat_now.set()
+
+    def heartbeat_software(self) -> dict[str, Any] | None:
+        """What a heartbeat carries: the software record with the current status."""
+        if self.status is None:
+            return None
+        try:
+            status = self.status()
+        except Exception as exc:  # a status that cannot be read is itself a status
+            status = {"error": f"{type(exc).__name__}: {exc}"}
+        return {**self.software, "status": status}
 
     @property
     def software(self) -> dict[str, Any]:
@@ -474,9 +492,21 @@ class Worker:
             lost.set()
 
     def _heartbeat(self) -> None:
-        while not self.stop.wait(30.0):
+        beat_now = self.tenant._beat_now
+        if self.tenant.status is not None:
+            beat_now.set()  # the first status at once
+        last = 0.0
+        while not self.stop.is_set():
+            woken = beat_now.wait(30.0)
+            if self.stop.is_set():
+                break
+            if woken:
+                # status changes: at most one beat a second
+                self.stop.wait(max(0.0, last + 1.0 - time.monotonic()))
+                beat_now.clear()
+            last = time.monotonic()
             try:
-                self.client.heartbeat(self.tenant_id)
+                self.client.heartbeat(self.tenant_id, self.tenant.heartbeat_software())
             except (BrokerError, BrokerUnavailable) as exc:
                 log.warning("heartbeat failed: %s", exc)
 
