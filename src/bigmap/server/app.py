@@ -28,6 +28,7 @@ from bigmap.server.routers import (
 )
 from bigmap.store.broker import Broker
 from bigmap.store.db import Database, current_revision, ensure_current
+from bigmap.store.identity import IdentityConfig
 
 log = logging.getLogger("bigmap.server")
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         secret=settings.secret,
         lease_seconds=settings.lease_seconds,
         heartbeat_seconds=settings.heartbeat_seconds,
+        identity=IdentityConfig.from_settings(settings),
     )
     broker.secret  # noqa: B018 - generate and store the signing secret before serving
 

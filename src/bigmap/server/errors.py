@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bigmap.schemas.validation import json_path
-from bigmap.store.errors import BrokerError, Invalid, Unauthorized
+from bigmap.store.errors import BrokerError, Invalid, TooManyRequests, Unauthorized
 
 log = logging.getLogger("bigmap.server")
 
@@ -44,6 +44,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(BrokerError)
     async def _broker(_: Request, exc: BrokerError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(
             status_code=exc.status_code, content={"detail": exc.message}, headers=headers
         )

@@ -37,15 +37,9 @@ from bigmap.schemas.validation import ErrorDetail, check_schema, error, validate
 from bigmap.store import models as m
 from bigmap.store.access import Actor, can_see, visibility_clause
 from bigmap.store.db import Database
-from bigmap.store.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from bigmap.store.errors import Conflict, Forbidden, Invalid, NotFound
 from bigmap.store.fair import RESULT_CHECKS, Fair
-from bigmap.store.security import (
-    decode_token,
-    encode_token,
-    hash_password,
-    new_secret,
-    verify_password,
-)
+from bigmap.store.identity import Identity, IdentityConfig
 
 _CACHE_SECONDS = 2.0
 DEFINING_FIELDS = ("quantity", "method", "parameter_schema", "result_schema", "is_active")
@@ -102,149 +96,58 @@ class Broker:
         secret: str = "",
         lease_seconds: float = 60.0,
         heartbeat_seconds: float = 120.0,
+        identity: IdentityConfig | None = None,
     ) -> None:
         self.db = db
+        self.identity = Identity(db, secret=secret, config=identity)
         self.lease_seconds = lease_seconds
         self.heartbeat_seconds = heartbeat_seconds
-        self._secret = secret or None
         self._lock = threading.Lock()
         self._caps: dict[tuple[str, str], CapabilityInfo] = {}
         self._caps_at = 0.0
         self._providers: list[Provider] = []
         self._providers_at = 0.0
-        self._actors: dict[str, tuple[float, Actor]] = {}
         self._swept_at = 0.0
         self._tenants: dict[uuid.UUID, tuple[float, TenantInfo]] = {}
 
     # ------------------------------------------------------------------ identity
+    # users, logins and tokens are the identity service's (store/identity.py)
 
     @property
     def secret(self) -> str:
-        if self._secret is None:
-            self._secret = self._load_or_create_secret()
-        return self._secret
-
-    def _load_or_create_secret(self) -> str:
-        with self.db.write() as s:
-            row = s.get(m.ServerSetting, "token_secret")
-            if row is None:
-                row = m.ServerSetting(key="token_secret", value=new_secret())
-                s.add(row)
-            return row.value
+        return self.identity.secret
 
     def create_user(
         self, name: str, password: str, role: Role = Role.tenant, groups: list[str] | None = None
     ) -> m.User:
-        if len(password) < 8:
-            raise Invalid("a password needs at least 8 characters", ["password"])
-        with self.db.write() as s:
-            if s.scalar(select(m.User).where(m.User.name == name)) is not None:
-                raise Conflict(f"user {name!r} exists")
-            user = m.User(
-                name=name,
-                password_hash=hash_password(password),
-                role=Role(role).value,
-                groups=sorted(set(groups or [])),
-            )
-            s.add(user)
-            s.flush()
-            return user
+        return self.identity.create_user(name, password, role, groups)
 
-    def set_user(
-        self,
-        name: str,
-        *,
-        password: str | None = None,
-        role: Role | None = None,
-        groups: list[str] | None = None,
-        disabled: bool | None = None,
-    ) -> m.User:
-        with self.db.write() as s:
-            user = self._user_by_name(s, name)
-            if password is not None:
-                user.password_hash = hash_password(password)
-            if role is not None:
-                user.role = Role(role).value
-            if groups is not None:
-                user.groups = sorted(set(groups))
-            if disabled is not None:
-                user.disabled = disabled
-            self._actors.clear()
-            return user
+    def set_user(self, name: str, **changes: Any) -> m.User:
+        return self.identity.set_user(name, **changes)
 
     def _user_by_name(self, s: Session, name: str) -> m.User:
-        user = s.scalar(select(m.User).where(m.User.name == name))
-        if user is None:
-            raise NotFound(f"no user {name!r}")
-        return user
+        return self.identity.user_by_name(s, name)
 
     def get_user(self, name: str) -> m.User:
-        with self.db.read() as s:
-            return self._user_by_name(s, name)
+        return self.identity.get_user(name)
 
     def list_users(self) -> list[m.User]:
-        with self.db.read() as s:
-            return list(s.scalars(select(m.User).order_by(m.User.name)))
+        return self.identity.list_users()
 
-    def authenticate(self, name: str, password: str) -> m.User:
-        with self.db.read() as s:
-            user = s.scalar(select(m.User).where(m.User.name == name))
-        if user is None or user.disabled or not verify_password(user.password_hash, password):
-            raise Unauthorized("incorrect username or password")
-        return user
+    def authenticate(self, name: str, password: str, address: str | None = None) -> m.User:
+        return self.identity.authenticate(name, password, address)
 
-    def issue_token(
-        self, user_name: str, *, label: str = "", expires_at: datetime | None = None
-    ) -> tuple[str, m.Token]:
-        secret = self.secret  # before the write lock: it may have to be created
-        with self.db.write() as s:
-            user = self._user_by_name(s, user_name)
-            token = m.Token(user_id=user.id, label=label, expires_at=expires_at)
-            s.add(token)
-            s.flush()
-            text = encode_token(secret, token_id=token.id, user_id=user.id, expires_at=expires_at)
-            return text, token
+    def issue_token(self, user_name: str, **kwargs: Any) -> tuple[str, m.Token]:
+        return self.identity.issue_token(user_name, **kwargs)
 
-    def revoke_token(self, token_id: uuid.UUID) -> None:
-        with self.db.write() as s:
-            token = s.get(m.Token, token_id)
-            if token is None:
-                raise NotFound(f"no token {token_id}")
-            token.revoked = True
-        self._actors.clear()
+    def revoke_token(self, token_id: uuid.UUID, actor: Actor | None = None) -> m.Token:
+        return self.identity.revoke_token(token_id, actor)
 
     def actor_for_token(self, token: str) -> Actor:
-        """The caller a bearer token stands for; ``Unauthorized`` if it is not valid."""
-        now = time.monotonic()
-        hit = self._actors.get(token)
-        if hit is not None and now - hit[0] < 30.0:
-            return hit[1]
-        try:
-            claims = decode_token(self.secret, token)
-            token_id = uuid.UUID(claims["jti"])
-            user_id = uuid.UUID(claims["sub"])
-        except Exception as exc:  # any malformed or badly signed token
-            raise Unauthorized(f"invalid token: {exc}") from None
-        with self.db.read() as s:
-            row = s.get(m.Token, token_id)
-            user = s.get(m.User, user_id)
-            if (
-                row is None
-                or row.revoked
-                or user is None
-                or user.disabled
-                or row.user_id != user.id
-            ):
-                raise Unauthorized("token revoked or user disabled")
-            actor = Actor(user.id, user.name, Role(user.role), frozenset(user.groups or []))
-        if len(self._actors) > 10000:
-            self._actors.clear()
-        self._actors[token] = (now, actor)
-        return actor
+        return self.identity.actor_for_token(token)
 
     def actor_for_user(self, name: str) -> Actor:
-        user = self.get_user(name)
-        return Actor(user.id, user.name, Role(user.role), frozenset(user.groups or []))
+        return self.identity.actor_for_user(name)
 
     # ------------------------------------------------------------------ capabilities
 
