@@ -463,13 +463,14 @@ def test_database_file_and_its_directory_are_owner_only(tmp_path):
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
-def test_served_database_stays_owner_only(live: Live):
-    if not live.server.db_url.startswith("sqlite"):
-        pytest.skip("a PostgreSQL database has no file of ours")
-    path = Path(live.server.db_url.removeprefix("sqlite:///"))
+def test_served_database_stays_owner_only(live_one: Live):
+    """The server process (its own umask) keeps the file and its WAL owner-only."""
+    live_one.server.broker.create_user(_name(), GOOD)  # a write: the WAL exists
+    with live_one.client("alice") as alice:
+        alice.create_token(label="write through the server")
+    path = Path(live_one.server.db_url.removeprefix("sqlite:///"))
     for f in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        if f.exists():
-            assert _mode(f) == 0o600, f
+        assert _mode(f) == 0o600, f
 
 
 # ----------------------------------------------------------------------------- migration

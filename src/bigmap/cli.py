@@ -1089,7 +1089,7 @@ def user_groups(
     db: DbOpt = None,
 ) -> None:
     """Show or change a user's groups (who may see restricted data). A running server
-    picks the change up within 30 s."""
+    picks the change up on the next call."""
     from bigmap.server.routers.fair import fair_of
 
     def split(text: str | None) -> list[str]:
