@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import Uuid, bindparam, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -38,6 +38,23 @@ from bigmap.store.security import (
     hash_password,
     new_secret,
     verify_password,
+)
+
+_TOKENS = m.Token.__table__
+_USERS = m.User.__table__
+_CHECK = select(
+    _TOKENS.c.revoked,
+    _TOKENS.c.revoked_at,
+    _TOKENS.c.expires_at,
+    _USERS.c.name,
+    _USERS.c.role,
+    _USERS.c.groups,
+    _USERS.c.disabled,
+    _USERS.c.imported_from,
+).join(_USERS, _USERS.c.id == _TOKENS.c.user_id)
+_CHECK = _CHECK.where(
+    _TOKENS.c.id == bindparam("token_id", type_=Uuid()),
+    _USERS.c.id == bindparam("user_id", type_=Uuid()),
 )
 
 
@@ -369,33 +386,30 @@ class Identity:
                 self._verified[token] = hit
         token_id, user_id, exp = hit
         now = utcnow()
-        with self.db.read() as s:
-            row = s.execute(
-                select(m.Token, m.User)
-                .join(m.User, m.User.id == m.Token.user_id)
-                .where(and_(m.Token.id == token_id, m.User.id == user_id))
-            ).first()
+        # one indexed read per call, in Core on a bare connection: several times cheaper
+        # than an ORM session, and this runs on every authenticated call
+        with self.db.engine.connect() as conn:
+            row = conn.execute(_CHECK, {"token_id": token_id, "user_id": user_id}).first()
         if row is None:
             raise Unauthorized("unknown token: log in again, or ask for a new token")
-        tok, user = row
-        if tok.revoked:
-            when = f" at {tok.revoked_at:%Y-%m-%d %H:%M:%S} UTC" if tok.revoked_at else ""
+        if row.revoked:
+            when = f" at {row.revoked_at:%Y-%m-%d %H:%M:%S} UTC" if row.revoked_at else ""
             raise Unauthorized(
-                f"token {tok.id} was revoked{when}: log in again, or ask for a new token"
+                f"token {token_id} was revoked{when}: log in again, or ask for a new token"
             )
-        expires = tok.expires_at
+        expires = row.expires_at
         if exp is not None and (expires is None or exp < expires.timestamp()):
             expires = datetime.fromtimestamp(exp, tz=now.tzinfo)
         if expires is not None and expires <= now:
             raise Unauthorized(
-                f"token {tok.id} expired at {expires:%Y-%m-%d %H:%M:%S} UTC: log in again, or "
-                "ask for a new token (bigmap token create)"
+                f"token {token_id} expired at {expires:%Y-%m-%d %H:%M:%S} UTC: log in again, "
+                "or ask for a new token (bigmap token create)"
             )
-        if user.disabled:
+        if row.disabled:
             raise Unauthorized(
-                f"user {user.name!r} is disabled: an admin can enable it "
-                f"(bigmap user enable {user.name})"
+                f"user {row.name!r} is disabled: an admin can enable it "
+                f"(bigmap user enable {row.name})"
             )
-        if user.imported_from:
-            raise Unauthorized(f"user {user.name!r} is a foreign identity: it cannot log in")
-        return Actor(user.id, user.name, Role(user.role), frozenset(user.groups or []))
+        if row.imported_from:
+            raise Unauthorized(f"user {row.name!r} is a foreign identity: it cannot log in")
+        return Actor(user_id, row.name, Role(row.role), frozenset(row.groups or []))
