@@ -18,11 +18,13 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import jwt
 import pytest
+from sqlalchemy import select
 
 from bigmap.client import AuthError, BrokerClient, RateLimited, ValidationFailed
 from bigmap.embedded import LocalBroker, temporary_postgres_database
@@ -209,6 +211,22 @@ def test_back_off_state_is_in_the_database(fresh_db_url):
         one.authenticate("carol", "bad", "198.51.100.7")
     one.db.dispose()
     two.db.dispose()
+
+
+@pytest.mark.parametrize("fresh_db_url", ["sqlite", "postgresql"], indirect=True)
+def test_old_failures_are_forgotten(fresh_db_url):
+    """Counts older than the window without a failure are dropped (by the next login)."""
+    broker = _broker(fresh_db_url, login_failure_window_seconds=3600)
+    long_ago = utcnow() - timedelta(hours=2)
+    with broker.db.write() as s:
+        s.add(m.LoginFailure(key="user:stale", failures=50, last_failed_at=long_ago))
+        s.add(m.LoginFailure(key="user:recent", failures=1, last_failed_at=utcnow()))
+    with pytest.raises(Unauthorized):
+        broker.authenticate("somebody", "whatever it is")
+    with broker.db.read() as s:
+        keys = set(s.scalars(select(m.LoginFailure.key)))
+    assert keys == {"user:recent", "user:somebody"}
+    broker.db.dispose()
 
 
 # ----------------------------------------------------------------------------- a strict server

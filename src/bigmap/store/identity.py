@@ -8,8 +8,10 @@ another server process or the command line) is refused on the next call.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import threading
+import time
 import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -17,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Uuid, bindparam, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from bigmap.schemas.common import Role, utcnow
@@ -39,6 +42,8 @@ from bigmap.store.security import (
     new_secret,
     verify_password,
 )
+
+log = logging.getLogger("bigmap.store")
 
 _TOKENS = m.Token.__table__
 _USERS = m.User.__table__
@@ -108,6 +113,7 @@ class Identity:
         # expiry, revocation and user are read from the database on every call
         self._verified: dict[str, tuple[uuid.UUID, uuid.UUID, int | None]] = {}
         self._lock = threading.Lock()
+        self._purged_at = -math.inf
 
     # ------------------------------------------------------------------ secret
 
@@ -225,19 +231,12 @@ class Identity:
         }
 
     def _start_attempt(self, name: str, address: str | None) -> list[str]:
-        cfg = self.config
         now = utcnow()
-        window = timedelta(seconds=cfg.login_failure_window_seconds)
         keys = [_key("user", name)] + ([_key("addr", address)] if address else [])
         frees = self._frees()
+        self._purge(now)
         with self.db.write() as s:
             insert = postgresql.insert if s.bind.dialect.name == "postgresql" else sqlite.insert
-            s.execute(
-                delete(m.LoginFailure).where(
-                    m.LoginFailure.last_failed_at < now - window,
-                    or_(m.LoginFailure.locked_until.is_(None), m.LoginFailure.locked_until < now),
-                )
-            )
             rows = []
             for key in keys:
                 s.execute(
@@ -269,6 +268,32 @@ class Identity:
                 if row.failures >= free:
                     row.locked_until = now + timedelta(seconds=self._wait(row.failures, free))
         return keys
+
+    def _purge(self, now: datetime) -> None:
+        """Forget counts older than the window (at most once a minute per process, in a
+        transaction of its own that skips rows others hold, so it never blocks a login)."""
+        if time.monotonic() - self._purged_at < 60.0:
+            return
+        self._purged_at = time.monotonic()
+        window = timedelta(seconds=self.config.login_failure_window_seconds)
+        try:
+            with self.db.write() as s:
+                stale = (
+                    select(m.LoginFailure.key)
+                    .where(
+                        m.LoginFailure.last_failed_at < now - window,
+                        or_(
+                            m.LoginFailure.locked_until.is_(None),
+                            m.LoginFailure.locked_until < now,
+                        ),
+                    )
+                    .limit(1000)
+                )
+                if s.bind.dialect.name == "postgresql":
+                    stale = stale.with_for_update(skip_locked=True)
+                s.execute(delete(m.LoginFailure).where(m.LoginFailure.key.in_(stale)))
+        except DBAPIError as exc:  # a purge can wait for the next login
+            log.warning("could not forget old login failures: %s", exc)
 
     def _wait(self, failures: int, free: int) -> float:
         doublings = min(failures - free, 40)
