@@ -135,6 +135,16 @@ def test_unknown_users_are_throttled_like_known_ones(strict: Live):
     assert _login(strict.url, ghost, "x", addr).json()["detail"].startswith("too many failed")
 
 
+def test_unstorable_user_names_are_a_401_not_a_500(live: Live):
+    r = _login(live.url, "nul\x00name", "whatever it is", _address())
+    assert r.status_code == 401, r.text
+    broker = _broker(live.server.db_url)  # the same database, in this process
+    for name in ("a\x00b", "lone \ud800 surrogate", "x" * 5000):
+        with pytest.raises(Unauthorized):
+            broker.authenticate(name, "whatever it is", _address())
+    broker.db.dispose()
+
+
 def test_default_allowance_is_five_failures(live: Live):
     """The defaults (5 free failures per user) on the shared test server; only the count of
     401s is checked here, the timing of the lock on the strict server."""

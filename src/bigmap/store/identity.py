@@ -94,9 +94,22 @@ def token_status(token: m.Token, now: datetime | None = None) -> str:
     return "active"
 
 
+def _storable(text: str) -> bool:
+    """Whether both databases can store ``text`` (PostgreSQL refuses NUL and lone
+    surrogates); a user name that is not cannot exist."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _key(kind: str, value: str) -> str:
-    """The back-off counter's key of a user name or a client address (long ones hashed)."""
-    if len(value) > 200:
+    """The back-off counter's key of a user name or a client address (long or unstorable
+    ones hashed)."""
+    if len(value) > 200 or not _storable(value):
         value = "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{kind}:{value}"
 
@@ -210,8 +223,10 @@ class Identity:
         failures for the name or the address, ``TooManyRequests`` without checking. An
         unknown user costs the same hashing work as a known one."""
         keys = self._start_attempt(name, address)
-        with self.db.read() as s:
-            user = s.scalar(select(m.User).where(m.User.name == name))
+        user = None
+        if _storable(name):
+            with self.db.read() as s:
+                user = s.scalar(select(m.User).where(m.User.name == name))
         can_log_in = user is not None and not user.imported_from
         ok = verify_password(user.password_hash if can_log_in else None, password)
         if not ok or user is None:
