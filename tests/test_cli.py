@@ -36,7 +36,7 @@ def test_operator_workflow(fresh_db_url, tmp_path):
     dup = bigmap("user", "add", "alice", "--password", "another-password", db=db, check=False)
     assert dup.returncode == 2 and "exists" in dup.stderr
     short = bigmap("user", "add", "carl", "--password", "short", db=db, check=False)
-    assert short.returncode == 2 and "8 characters" in short.stderr
+    assert short.returncode == 2 and "12 characters" in short.stderr
     role = bigmap(
         "user", "add", "dora", "--password", "dora-password", "--role", "king", db=db, check=False
     )

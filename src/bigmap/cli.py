@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -80,6 +79,7 @@ def _broker(db: str | None):
     from bigmap.config import get_settings
     from bigmap.store.broker import Broker
     from bigmap.store.db import Database, DatabaseError, ensure_current, is_sqlite, upgrade
+    from bigmap.store.services.identity import IdentityConfig
 
     url = _url(db)
     settings = get_settings()
@@ -90,7 +90,12 @@ def _broker(db: str | None):
         if not is_sqlite(url):
             raise
         upgrade(url)
-    return Broker(database, secret=settings.secret, lease_seconds=settings.lease_seconds)
+    return Broker(
+        database,
+        secret=settings.secret,
+        lease_seconds=settings.lease_seconds,
+        identity=IdentityConfig.from_settings(settings),
+    )
 
 
 def _system_actor():
@@ -211,7 +216,8 @@ def user_add(
     groups: Annotated[str, typer.Option(help="comma-separated groups (for restricted data)")] = "",
     db: DbOpt = None,
 ) -> None:
-    """Add a user with a hashed password."""
+    """Add a user with a hashed password (at least BIGMAP_PASSWORD_MIN_LENGTH characters,
+    12 by default; not one of the common passwords bigmap ships; not the user's name)."""
     from bigmap.schemas.common import Role
 
     if role not in {r.value for r in Role}:
@@ -223,9 +229,12 @@ def user_add(
 
 @user_app.command("list")
 def user_list(db: DbOpt = None) -> None:
-    table = Table("name", "role", "groups", "id")
+    """List users: name, role, groups, whether disabled."""
+    table = Table("name", "role", "groups", "disabled", "id")
     for u in _broker(db).list_users():
-        table.add_row(u.name, u.role, ",".join(u.groups or []), str(u.id))
+        table.add_row(
+            u.name, u.role, ",".join(u.groups or []), "yes" if u.disabled else "", str(u.id)
+        )
     console.print(table)
 
 
@@ -239,7 +248,7 @@ def user_role(
     db: DbOpt = None,
 ) -> None:
     """Show or give a user's role: 'maintainer' lets a tenant user define new capabilities
-    (docs/security.md, "Roles and rights"). A running server applies it within 30 s."""
+    (docs/security.md, "Roles and rights"). A running server applies it from the next call."""
     from bigmap.schemas.common import Role
     from bigmap.store import policy
 
@@ -254,22 +263,88 @@ def user_role(
     console.print(f"{user.name}: {user.role}")
 
 
+@user_app.command("disable")
+def user_disable(name: str, db: DbOpt = None) -> None:
+    """Disable a user: its tokens are refused from the next call on, and it cannot log in."""
+    user = _run(_broker(db).set_user, name, disabled=True)
+    console.print(f"user {user.name} disabled")
+
+
+@user_app.command("enable")
+def user_enable(name: str, db: DbOpt = None) -> None:
+    """Enable a disabled user again (its tokens that have not expired work again)."""
+    user = _run(_broker(db).set_user, name, disabled=False)
+    console.print(f"user {user.name} enabled")
+
+
+@user_app.command("password")
+def user_password(
+    name: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    db: DbOpt = None,
+) -> None:
+    """Set a user's password (the password policy applies)."""
+    user = _run(_broker(db).set_user, name, password=password)
+    console.print(f"password of {user.name} set")
+
+
 @token_app.command("create")
 def token_create(
     name: Annotated[str, typer.Argument(help="the user the token acts for")],
     days: Annotated[
-        float | None, typer.Option(help="valid for this many days (default: until revoked)")
+        float | None,
+        typer.Option(help="valid for this many days (default: BIGMAP_TOKEN_DAYS, 90)"),
     ] = None,
     label: str = "",
     db: DbOpt = None,
 ) -> None:
-    """Print a new bearer token for a user."""
-    from bigmap.schemas.common import utcnow
+    """Print a new bearer token for a user. Every token expires; `bigmap token list` shows
+    its id, `bigmap token revoke ID` ends it earlier."""
+    broker = _broker(db)
+    text, _ = _run(broker.issue_token, name, label=label or "cli", days=days)
+    print(text)
+
+
+@token_app.command("list")
+def token_list(
+    user: Annotated[str | None, typer.Option(help="only this user's tokens")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="also the expired and revoked ones")] = False,
+    db: DbOpt = None,
+) -> None:
+    """List tokens (never their text): id, user, label, created, expires, status."""
+    from bigmap.store.services.identity import token_status
 
     broker = _broker(db)
-    expires = utcnow() + timedelta(days=days) if days else None
-    text, _ = _run(broker.issue_token, name, label=label or "cli", expires_at=expires)
-    print(text)
+    rows = _run(broker.identity.list_tokens, user=user, include_inactive=all_)
+    table = Table("id", "user", "label", "created (UTC)", "expires (UTC)", "status")
+
+    def when(t) -> str:
+        return f"{t:%Y-%m-%d %H:%M}" if t else "never"
+
+    for tok, name in rows:
+        table.add_row(
+            str(tok.id),
+            name,
+            tok.label,
+            when(tok.created_at),
+            when(tok.expires_at),
+            token_status(tok),
+        )
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="the token's id (from `bigmap token list`)")],
+    db: DbOpt = None,
+) -> None:
+    """Revoke a token: it is refused from the next call on."""
+    try:
+        tid = uuid.UUID(token_id)
+    except ValueError:
+        _fail(f"token_id: {token_id!r} is not a token id (a UUID from `bigmap token list`)", 2)
+    tok = _run(_broker(db).revoke_token, tid)
+    console.print(f"token {tok.id} revoked")
 
 
 # ----------------------------------------------------------------------------- capabilities, tenants
@@ -1073,7 +1148,7 @@ def user_groups(
     db: DbOpt = None,
 ) -> None:
     """Show or change a user's groups (who may see restricted data). A running server
-    picks the change up within 30 s."""
+    picks the change up on the next call."""
     from bigmap.server.routers.fair import fair_of
 
     def split(text: str | None) -> list[str]:

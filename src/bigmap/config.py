@@ -30,8 +30,28 @@ class Settings(BaseSettings):
     secret: str = ""
     # Default lease of a claim, seconds; a tenant renews it on long jobs.
     lease_seconds: float = 60.0
-    # Tokens made by ``POST /user_management/authenticate`` expire after this many hours.
+    # Tokens made by logging in with a password (``POST /api/v1/auth/token``, FINALES
+    # ``/user_management/authenticate``) expire after this many hours.
     login_token_hours: float = 24.0
+    # Tokens made otherwise (``bigmap token create``, ``POST /api/v1/tokens``) expire after
+    # this many days unless a shorter or longer life is asked for; ``POST /api/v1/tokens``
+    # may ask for at most ``token_max_days``. Every token expires.
+    token_days: float = 90.0
+    token_max_days: float = 366.0
+    # Password policy: at least this many characters (never fewer than 8, NIST SP 800-63B
+    # rev. 3 section 5.1.1.2), not one of the 19,640 common passwords bigmap ships
+    # (data/common_passwords), not the user's name.
+    password_min_length: int = 12
+    # Login back-off: after ``login_free_failures`` failed logins for one user name (or
+    # ``login_address_free_failures`` from one client address), each further attempt must
+    # wait ``login_backoff_seconds``, doubling with each failure up to
+    # ``login_backoff_max_seconds`` (429 with Retry-After). A success resets the user's count;
+    # counts are forgotten after ``login_failure_window_seconds`` without a failure.
+    login_free_failures: int = 5
+    login_address_free_failures: int = 20
+    login_backoff_seconds: float = 1.0
+    login_backoff_max_seconds: float = 900.0
+    login_failure_window_seconds: float = 86400.0
     # SQLite durability. NORMAL (with WAL): a committed transaction survives a crash of the
     # process (SIGKILL included); the last ones may roll back on a power loss or OS crash.
     # FULL fsyncs every commit and survives those too, at a cost in throughput.

@@ -95,12 +95,14 @@ class LocalBroker:
             from bigmap.config import Settings
             from bigmap.store.broker import Broker
             from bigmap.store.db import Database, upgrade
+            from bigmap.store.services.identity import IdentityConfig
 
             upgrade(self.db_url)
             settings = Settings(database_url=self.db_url)
             self._broker = Broker(
                 Database(self.db_url, sqlite_synchronous=settings.sqlite_synchronous),
                 secret=settings.secret,
+                identity=IdentityConfig.from_settings(settings),
             )
         return self._broker
 

@@ -55,6 +55,12 @@ class ValidationFailed(BrokerError):
     """422: the input breaks a schema or a rule; ``detail`` lists each offending path."""
 
 
+class RateLimited(BrokerError):
+    """429: too many attempts (failed logins); ``retry_after`` is the seconds to wait."""
+
+    retry_after: float | None = None
+
+
 class BrokerUnavailable(Exception):
     """The broker could not be reached (after retries)."""
 
@@ -84,5 +90,6 @@ def error_for(status_code: int, detail: Any, method: str, url: str) -> BrokerErr
         404: NotFoundError,
         409: ConflictError,
         422: ValidationFailed,
+        429: RateLimited,
     }.get(status_code, BrokerError)
     return cls(status_code, detail, method, url)

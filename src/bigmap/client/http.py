@@ -4,6 +4,7 @@ broker. Objects come back as the JSON the native API returns (dicts)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import time
 import uuid
@@ -13,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from bigmap.client.errors import BrokerUnavailable, RequestFailed, error_for
+from bigmap.client.errors import BrokerUnavailable, RateLimited, RequestFailed, error_for
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 _RETRY_STATUS = {502, 503, 504}
@@ -104,7 +105,11 @@ class BrokerClient:
                 detail = resp.json().get("detail", resp.text)
             except ValueError:
                 detail = resp.text
-            raise error_for(resp.status_code, detail, method, str(resp.request.url))
+            exc = error_for(resp.status_code, detail, method, str(resp.request.url))
+            if isinstance(exc, RateLimited):
+                with contextlib.suppress(TypeError, ValueError):
+                    exc.retry_after = float(resp.headers.get("Retry-After"))
+            raise exc
         if resp.status_code == 204:
             return None
         if raw:
@@ -143,6 +148,52 @@ class BrokerClient:
         finally:
             anon.close()
         return cls(url, tok["access_token"], **kwargs)
+
+    # ------------------------------------------------------------------ identity
+
+    def tokens(
+        self, *, user: str | None = None, all_users: bool = False, include_inactive: bool = False
+    ) -> list[dict[str, Any]]:
+        """Tokens (never their text): one's own; an admin may ask for a ``user``'s or all."""
+        return self.call(
+            "GET",
+            "/api/v1/tokens",
+            params={"user": user, "all_users": all_users, "include_inactive": include_inactive},
+        )
+
+    def create_token(
+        self, *, label: str = "", days: float | None = None, user: str | None = None
+    ) -> dict[str, Any]:
+        """A new token (``access_token``, ``id``, ``expires_at``), for oneself or, for an
+        admin, for ``user``."""
+        return self.call(
+            "POST", "/api/v1/tokens", json={"label": label, "days": days, "user": user}
+        )
+
+    def revoke_token(self, token_id: str | uuid.UUID) -> dict[str, Any]:
+        """Revoke a token (one's own; any, for an admin); refused from the next call on."""
+        return self.call("DELETE", f"/api/v1/tokens/{token_id}")
+
+    def users(self) -> list[dict[str, Any]]:
+        """Every user (admins only)."""
+        return self.call("GET", "/api/v1/users")
+
+    def add_user(
+        self, name: str, password: str, role: str = "tenant", groups: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Add a user (admins only); the password policy applies (422 naming ``password``)."""
+        return self.call(
+            "POST",
+            "/api/v1/users",
+            json={"name": name, "password": password, "role": role, "groups": groups or []},
+        )
+
+    def disable_user(self, name: str) -> dict[str, Any]:
+        """Disable a user (admins only): its tokens are refused from the next call on."""
+        return self.call("POST", f"/api/v1/users/{name}/disable")
+
+    def enable_user(self, name: str) -> dict[str, Any]:
+        return self.call("POST", f"/api/v1/users/{name}/enable")
 
     # ------------------------------------------------------------------ catalogue
 

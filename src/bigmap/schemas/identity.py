@@ -29,12 +29,38 @@ class UserOut(BaseModel):
     role: Role
     groups: list[str] = Field(default_factory=list)
     created_at: datetime
+    disabled: bool = False
 
 
 class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_at: datetime | None = None
+    id: UUID | None = Field(default=None, description="the token's id (jti), to revoke it")
+
+
+class TokenCreate(BaseModel):
+    """A new token for oneself (or, for an admin, for another user)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(default="", max_length=200)
+    days: float | None = Field(
+        default=None, gt=0, description="its life in days (default BIGMAP_TOKEN_DAYS)"
+    )
+    user: str | None = Field(default=None, max_length=100, description="admins only")
+
+
+class TokenInfo(BaseModel):
+    """An issued token, never its text."""
+
+    id: UUID
+    user: str
+    label: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None = None
+    status: str = Field(description="active, expired or revoked")
 
 
 class CapabilityOut(CapabilitySpec):

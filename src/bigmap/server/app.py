@@ -31,6 +31,7 @@ from bigmap.server.routers import (
 from bigmap.store.broker import Broker
 from bigmap.store.db import Database, current_revision, ensure_current
 from bigmap.store.security import set_hash_concurrency
+from bigmap.store.services.identity import IdentityConfig
 
 log = logging.getLogger("bigmap.server")
 
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         secret=settings.secret,
         lease_seconds=settings.lease_seconds,
         heartbeat_seconds=settings.heartbeat_seconds,
+        identity=IdentityConfig.from_settings(settings),
     )
     broker.secret  # noqa: B018 - generate and store the signing secret before serving
     validation.LIMITS.max_bytes = settings.schema_max_bytes

@@ -160,7 +160,12 @@ def tenant_outs(
 
 def user_out(u: m.User) -> UserOut:
     return UserOut(
-        id=u.id, name=u.name, role=u.role, groups=u.groups or [], created_at=u.created_at
+        id=u.id,
+        name=u.name,
+        role=u.role,
+        groups=u.groups or [],
+        created_at=u.created_at,
+        disabled=bool(u.disabled),
     )
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from bigmap.schemas.validation import json_path
-from bigmap.store.errors import BrokerError, Invalid, Unauthorized
+from bigmap.store.errors import BrokerError, Invalid, TooManyRequests, Unauthorized
 
 log = logging.getLogger("bigmap.server")
 
@@ -65,6 +65,8 @@ def install(app: FastAPI) -> None:
     async def _broker(_: Request, exc: BrokerError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
         headers = {**(headers or {}), **getattr(exc, "headers", {})} or None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(
             status_code=exc.status_code, content={"detail": exc.message}, headers=headers
         )

@@ -16,7 +16,6 @@ status. This class only composes the services and keeps the broker's public meth
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from bigmap.schemas.campaign import CampaignCreate, CampaignEventCreate, CampaignUpdate
@@ -37,7 +36,7 @@ from bigmap.store.services.catalogue import (
     Provider,
     TenantInfo,
 )
-from bigmap.store.services.identity import Identity
+from bigmap.store.services.identity import Identity, IdentityConfig
 from bigmap.store.services.log import History
 from bigmap.store.services.queue import Queue
 from bigmap.store.services.results import MAX_FILE_BYTES, Results
@@ -64,10 +63,11 @@ class Broker:
         secret: str = "",
         lease_seconds: float = 60.0,
         heartbeat_seconds: float = 120.0,
+        identity: IdentityConfig | None = None,
     ) -> None:
         self.db = db
         self.uow = UnitOfWork(db)
-        self.identity = Identity(self.uow, secret=secret)
+        self.identity = Identity(self.uow, secret=secret, config=identity)
         self.catalogue = Catalogue(self.uow, self.identity, heartbeat_seconds=heartbeat_seconds)
         self.queue = Queue(self.uow, self.catalogue, lease_seconds=lease_seconds)
         self.results = Results(self.uow, self.catalogue, self.queue, checks_on=self)
@@ -97,18 +97,8 @@ class Broker:
     ) -> m.User:
         return self.identity.create_user(name, password, role, groups)
 
-    def set_user(
-        self,
-        name: str,
-        *,
-        password: str | None = None,
-        role: Role | None = None,
-        groups: list[str] | None = None,
-        disabled: bool | None = None,
-    ) -> m.User:
-        return self.identity.set_user(
-            name, password=password, role=role, groups=groups, disabled=disabled
-        )
+    def set_user(self, name: str, **changes: Any) -> m.User:
+        return self.identity.set_user(name, **changes)
 
     def get_user(self, name: str) -> m.User:
         return self.identity.get_user(name)
@@ -116,16 +106,14 @@ class Broker:
     def list_users(self) -> list[m.User]:
         return self.identity.list_users()
 
-    def authenticate(self, name: str, password: str) -> m.User:
-        return self.identity.authenticate(name, password)
+    def authenticate(self, name: str, password: str, address: str | None = None) -> m.User:
+        return self.identity.authenticate(name, password, address)
 
-    def issue_token(
-        self, user_name: str, *, label: str = "", expires_at: datetime | None = None
-    ) -> tuple[str, m.Token]:
-        return self.identity.issue_token(user_name, label=label, expires_at=expires_at)
+    def issue_token(self, user_name: str, **kwargs: Any) -> tuple[str, m.Token]:
+        return self.identity.issue_token(user_name, **kwargs)
 
-    def revoke_token(self, token_id: uuid.UUID) -> None:
-        self.identity.revoke_token(token_id)
+    def revoke_token(self, token_id: uuid.UUID, actor: Actor | None = None) -> m.Token:
+        return self.identity.revoke_token(token_id, actor)
 
     def actor_for_token(self, token: str) -> Actor:
         return self.identity.actor_for_token(token)

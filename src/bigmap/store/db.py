@@ -3,6 +3,10 @@ shared use (``postgresql+psycopg://...``)."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +17,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger("bigmap.store")
 
 
 class DatabaseError(RuntimeError):
@@ -35,13 +41,41 @@ def is_sqlite(url: str) -> bool:
     return make_url(normalize_url(url)).get_backend_name() == "sqlite"
 
 
+def private_sqlite_file(path: Path) -> None:
+    """Make the SQLite database file readable by its owner only (0600): it holds the token
+    signing secret and the password hashes. Directories created for it are 0700; an
+    existing file of ours that others could read is tightened (with its -wal and -shm
+    files, which SQLite creates with the database file's mode)."""
+    path = path.expanduser()
+    missing = []
+    parent = path.parent
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            directory.mkdir(mode=0o700)
+        os.chmod(directory, 0o700)  # the umask may have taken bits we asked for
+    if os.name != "posix":
+        return
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            st = file.stat()
+        except FileNotFoundError:
+            continue
+        if st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) & 0o077:
+            log.warning("%s was readable by others: made it owner-only (0600)", file)
+            os.chmod(file, 0o600)
+
+
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 20) -> Engine:
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
-        if db and db != ":memory:":
-            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if db and db != ":memory:" and not db.startswith("file:"):
+            private_sqlite_file(Path(db))
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 60},

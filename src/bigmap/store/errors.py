@@ -29,6 +29,16 @@ class Unauthorized(BrokerError):
     status_code = 401
 
 
+class TooManyRequests(BrokerError):
+    """Too many failed attempts: 429, with the seconds to wait (the Retry-After header)."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
 class Invalid(BrokerError):
     """Input that breaks a schema or a rule: 422 with the JSON path of each offending field."""
 

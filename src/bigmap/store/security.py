@@ -29,12 +29,30 @@ def hash_password(password: str) -> str:
         return _hasher.hash(password)
 
 
-def verify_password(password_hash: str, password: str) -> bool:
+_dummy_hash: str | None = None
+
+
+def dummy_hash() -> str:
+    """A hash of a random password, made once with the same parameters as real ones: what a
+    login for an unknown user (or one that cannot log in) is checked against, so that it
+    costs the same work as a login for a known user and its time tells nothing."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash(secrets.token_urlsafe(32))
+    return _dummy_hash
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches ``password_hash``. A missing or unusable hash (an unknown
+    user, an imported identity) is checked against the dummy hash and never matches: the
+    hasher runs on every path."""
+    usable = password_hash is not None and password_hash.startswith("$argon2")
     try:
         with _hash_slots:
-            return _hasher.verify(password_hash, password)
+            ok = _hasher.verify(password_hash if usable else dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
+    return ok and usable
 
 
 def new_secret() -> str:
@@ -52,8 +70,14 @@ def encode_token(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def decode_token(secret: str, token: str) -> dict[str, Any]:
-    """The claims of a valid token; raises ``jwt.InvalidTokenError`` otherwise."""
+def decode_token(secret: str, token: str, *, verify_exp: bool = True) -> dict[str, Any]:
+    """The claims of a validly signed token; raises ``jwt.InvalidTokenError`` otherwise.
+    With ``verify_exp=False`` an expired token's claims come back (the caller checks the
+    expiry itself, to say so clearly)."""
     return jwt.decode(
-        token, secret, algorithms=["HS256"], issuer=ISSUER, options={"require": ["sub", "jti"]}
+        token,
+        secret,
+        algorithms=["HS256"],
+        issuer=ISSUER,
+        options={"require": ["sub", "jti"], "verify_exp": verify_exp},
     )

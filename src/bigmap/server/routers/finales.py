@@ -32,7 +32,7 @@ from bigmap.schemas.validation import error
 from bigmap.server.convert import finales_request_info, finales_result_info
 from bigmap.server.deps import ActorDep, BrokerDep, NotifierDep, parse_id
 from bigmap.server.paging import FinalesPageDep, Page
-from bigmap.server.routers.auth import login
+from bigmap.server.routers.auth import LOGIN_RESPONSES, login
 from bigmap.store.access import Actor
 from bigmap.store.broker import Broker
 from bigmap.store.errors import Invalid, NotFound
@@ -59,7 +59,7 @@ def _tenant_uuid(value: str) -> uuid.UUID:
         raise Invalid(f"tenant_uuid {value!r} is not a UUID", ["tenant_uuid"]) from None
 
 
-@both("POST", "/user_management/authenticate/", response_model=TokenOut)
+@both("POST", "/user_management/authenticate/", response_model=TokenOut, responses=LOGIN_RESPONSES)
 def authenticate(
     broker: BrokerDep,
     request: Request,

@@ -48,7 +48,7 @@ function loginPage() {
           // replace the login address with the page asked for (never left on /ui/login?next=)
           navigate(next && next.startsWith("/ui/") && !next.startsWith("/ui/login") ? next : "/ui/campaigns", true);
         } catch (e) {
-          el.querySelector("#login-error").textContent = e instanceof ApiError && e.status === 401 ? "Wrong user or password." : String(e.message || e);
+          el.querySelector("#login-error").textContent = e instanceof ApiError && e.status === 401 && !/disabled/.test(e.message) ? "Wrong user or password." : String(e.message || e);  // 429 and a disabled user say why
         }
       });
     },
