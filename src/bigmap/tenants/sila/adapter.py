@@ -250,6 +250,8 @@ def _compile(
             root = str(parts[0])
             try:
                 v = get_path(src.get(root), parts[1:]) if len(parts) > 1 else src.get(root)
+                if v is None and "default" in fm.model_fields_set:
+                    v = fm.default  # a FINALES client's null is a value not given
             except KeyError as exc:
                 if "default" in fm.model_fields_set:
                     v = fm.default
@@ -358,6 +360,17 @@ class CommandPlan:
                 t = _response_type(cmd, fm.from_.split(".")[1:])
             unit = fm.unit or _schema_unit(self.result_schema, split_path(key))
             self.result[key] = _compile(fm, t, unit, False, f"{self.where}.result.{key}", problems)
+        self.formation_cycles: Getter | None = None
+        if cap.analysis is not None and cap.analysis.formation_cycles is not None:
+            fc = cap.analysis.formation_cycles
+            t = (
+                _response_type(cmd, fc.from_.split(".")[1:])
+                if fc.from_ and fc.from_.startswith("response.")
+                else None
+            )
+            self.formation_cycles = _compile(
+                fc, t, None, False, f"{self.where}.analysis.formation_cycles", problems
+            )
         if problems:
             raise MappingError(list(problems))
         if self.param_schema is None:
@@ -478,6 +491,20 @@ class CommandPlan:
         for key, g in self.result.items():
             set_path(out, split_path(key), g(src))
         return out
+
+
+def file_name(template: str, resp: dict[str, Any], index: int, request: str) -> str:
+    """A file's name: ``{index}``, ``{request}`` and the command's String or Integer
+    responses (``{RawFileName}``) filled in, reduced to a plain file name."""
+    scalars = {
+        k: v for k, v in resp.items() if isinstance(v, str | int) and not isinstance(v, bool)
+    }
+    try:
+        name = template.format_map({**scalars, "index": index, "request": request})
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        raise CalculationFailed(f"the file name {template!r} cannot be formed: {exc}") from None
+    name = name.replace("/", "_").replace("\\", "_").strip() or f"file_{index}"
+    return name[:200]
 
 
 def _response_type(cmd: CommandInfo, parts: list[str]) -> SilaType | None:
@@ -689,6 +716,8 @@ class SilaDevice:
             "execution_uuid": str(inst.execution_uuid) if inst is not None else None,
         }
         src = {"params": params, "response": resp, "device": self.conn.info, "execution": execution}
+        if cap.analysis is not None:
+            src["analysis"] = self._analyse(plan, src, ctx)
         data = plan.build_result(src)
         for f in cap.files:
             value: Any = src
@@ -700,11 +729,34 @@ class SilaDevice:
                 ) from None
             values = value if isinstance(value, list) else [value]
             for k, v in enumerate(values):
-                fname_out = f.name.format(index=k + 1, request=ctx.request_id or "local")
+                fname_out = file_name(f.name, resp, k + 1, ctx.request_id or "local")
                 ctx.attach(fname_out, v if isinstance(v, bytes) else str(v).encode(), f.media_type)
         info = dict(self.conn.info)
         ctx.provenance["instrument"] = {**info, "command": execution, "mapping": self.mapping.label}
         ctx.provenance["emulated"] = bool(info.get("emulated"))
+        return data
+
+    def _analyse(self, plan: CommandPlan, src: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+        """The cycler's raw file read with bigmap's readers into the cycling figures, as
+        ``virtual-lab`` computes them from its cycler's file."""
+        from bigmap.tenants.lab.tenant import cycling_figures
+
+        a = plan.cap.analysis
+        assert a is not None
+        try:
+            raw = get_path(src["response"], split_path(a.cycler_file)[1:])
+        except KeyError:
+            raise CalculationFailed(
+                f"{plan.cap.command}: the device's answer has no {a.cycler_file}"
+            ) from None
+        content = raw if isinstance(raw, bytes) else str(raw).encode()
+        n_form = plan.formation_cycles(src) if plan.formation_cycles else 0
+        if isinstance(n_form, bool) or not isinstance(n_form, int | float) or n_form < 0:
+            raise CalculationFailed(
+                f"{plan.where}.analysis.formation_cycles: {n_form!r} is not a number of cycles"
+            )
+        data, prov = cycling_figures(a.name, content, int(n_form), a.format)
+        ctx.provenance["analysis"] = prov
         return data
 
     def _wait(
