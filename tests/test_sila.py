@@ -465,3 +465,80 @@ def test_emulated_station_through_its_sila_face(live_one) -> None:
         tenant.sila.stop()
         server.stop(0.5)
         client.close()
+
+
+# ----------------------------------------------------------------------------- one campaign, two faces
+
+CYCLING = REPO / "src/bigmap/planner/examples/cycling.yaml"
+
+
+def _campaign(live, spec_file: Path) -> tuple[list, list[dict]]:
+    """Run the campaign file to its end as alice; its observations (by step) and results."""
+    from bigmap.planner.runner import CampaignRunner
+    from bigmap.planner.spec import load_spec
+
+    with live.client("alice") as c:
+        runner = CampaignRunner.create(c, load_spec(spec_file), poll=0.2)
+        runner.run()
+        assert runner.status == "completed", runner.reason
+        obs = sorted(runner.h.observations, key=lambda o: o.step)
+        assert len(obs) == 3 and not any(o.failed for o in obs), [o.message for o in obs]
+        return obs, [c.result(o.result_id) for o in obs]
+
+
+def test_the_same_campaign_file_against_virtual_lab_and_through_sila(
+    live_one, tmp_path: Path
+) -> None:
+    """The cycling campaign file, unchanged, run twice: against ``bigmap worker virtual-lab``
+    and against ``bigmap worker --sila lab-emulator.yaml`` in front of the emulator's SiLA 2
+    server. Only the worker differs; the emulated cells are the same (seeded by their ids), so
+    the two campaigns propose the same candidates and measure the same capacities."""
+    from tests.conftest import cli_worker
+
+    spec_text = CYCLING.read_text()
+    with cli_worker(live_one, "virtual-lab", timeout=400):
+        direct, direct_results = _campaign(live_one, CYCLING)
+
+    from bigmap.tenants.sila.emulator import LAB_MAPPING, make_emulator_server
+
+    port = free_port()
+    server = make_emulator_server()
+    server.start_insecure("127.0.0.1", port, enable_discovery=False)
+    doc = yaml.safe_load(LAB_MAPPING.read_text())
+    doc["server"]["port"] = port  # the one change: where the device listens
+    mapping = tmp_path / "lab-emulator.yaml"
+    mapping.write_text(yaml.safe_dump(doc))
+    worker = Worker(live_one, mapping, "sila-lab")
+    try:
+        sila, sila_results = _campaign(live_one, CYCLING)
+        # the SiLA tenant also serves the station's and the assembler's capabilities
+        with live_one.client("alice") as c:
+            caps = {(x["quantity"], x["method"]) for x in _tenant(c, "sila-lab")["provides"]}
+    finally:
+        worker.stop()
+        server.stop(0.5)
+    assert CYCLING.read_text() == spec_text
+    assert {("capacity", "cycling"), ("conductivity", "two_electrode")} <= caps
+    assert ("cell_assembly", "autobass_assembly") in caps
+
+    for a, b, ra, rb in zip(direct, sila, direct_results, sila_results, strict=True):
+        assert a.x == b.x  # the same proposals
+        assert b.y["discharge_capacity"] == pytest.approx(a.y["discharge_capacity"], rel=1e-12)
+        assert 0.001 < a.y["discharge_capacity"] < 0.0055  # A h, the 5 mA h cells
+        da, db = ra["data"], rb["data"]
+        assert db["capacity_list"] == pytest.approx(da["capacity_list"], rel=1e-12)
+        assert len(db["capacity_list"]) == 4  # charge, discharge of 2 cycles
+        assert db["figures_of_merit"]["discharge_capacity_Ah"] == pytest.approx(
+            da["figures_of_merit"]["discharge_capacity_Ah"], rel=1e-12
+        )
+        assert db["cell_info"] == da["cell_info"] and db["formation_cycles"] == 0
+        # the raw file attached, under the name the cycler gave it, read the same way
+        assert [f["name"] for f in rb["files"]] == [db["raw_file"]]
+        assert db["raw_file"].startswith(da["cell_info"]["uuid"])
+        pa, pb = ra["provenance"], rb["provenance"]
+        assert pa["emulated"] is True and pb["emulated"] is True
+        assert pb["instrument"]["protocol"] == "SiLA 2"
+        assert "org.bigmap/lab/BatteryCycler/v1" in pb["instrument"]["features"]
+        assert pb["instrument"]["emulator"]["emulated"] is True
+        assert "virtual-cycler" in pb["instrument"]["emulator"]["instruments"]
+        assert pb["analysis"]["reader"] == pa["analysis"]["reader"] == "bigmap.analysis maccor"
