@@ -287,6 +287,141 @@ def test_discover_prints_features_and_a_valid_skeleton(tmp_path: Path, meter: De
         tenant.sila.stop()
 
 
+def _features() -> dict:
+    from bigmap.tenants.sila.emulator import FEATURES
+    from bigmap.tenants.sila.fdl import parse_feature
+
+    out = {}
+    for f in FEATURES.glob("*.sila.xml"):
+        info = parse_feature(f.read_text())
+        out[info.identifier] = info
+    return out
+
+
+def _lab_doc() -> dict:
+    from bigmap.tenants.sila.emulator import LAB_MAPPING
+
+    return yaml.safe_load(LAB_MAPPING.read_text())
+
+
+def _cap(doc: dict, quantity: str) -> dict:
+    return next(c for c in doc["capabilities"] if c["quantity"] == quantity)
+
+
+def test_the_lab_mapping_fits_the_emulators_features() -> None:
+    from bigmap.tenants.sila.mapping import check_against_device
+
+    check_against_device(parse_mapping(_lab_doc(), "lab-emulator.yaml"), _features())
+
+
+@pytest.mark.parametrize(
+    "change, where, says",
+    [
+        (
+            lambda c: (
+                c["result"].__setitem__("x", {"from": "analysis.capacity_list"})
+                or c.pop("analysis")
+            ),
+            "$.capabilities[2].result.x.from",
+            "needs an 'analysis' section",
+        ),
+        (
+            lambda c: c["analysis"].__setitem__("cycler_file", "params.raw"),
+            "$.capabilities[2].analysis.cycler_file",
+            "comes from a response",
+        ),
+        (
+            lambda c: c["analysis"].__setitem__("format", "macor"),
+            "$.capabilities[2].analysis.format",
+            "did you mean 'maccor'",
+        ),
+        (
+            lambda c: c["analysis"].__setitem__("formation_cycle", {"value": 0}),
+            "$.capabilities[2].analysis.formation_cycle",
+            "did you mean 'formation_cycles'",
+        ),
+        (
+            lambda c: c["files"][0].__setitem__("name", "{RawFileName"),
+            "$.capabilities[2].files[0].name",
+            "not a name template",
+        ),
+    ],
+)
+def test_analysis_and_file_name_mistakes_name_the_field(change, where, says) -> None:
+    doc = _lab_doc()
+    change(_cap(doc, "capacity"))
+    with pytest.raises(MappingError) as err:
+        parse_mapping(doc, "lab.yaml")
+    assert any(p == where and says in m for p, m in err.value.problems), err.value.problems
+
+
+@pytest.mark.parametrize(
+    "change, where, says",
+    [
+        (
+            lambda c: c["analysis"].__setitem__("cycler_file", "response.RawDta"),
+            "$.capabilities[2].analysis.cycler_file",
+            "did you mean 'RawData'",
+        ),
+        (
+            lambda c: c["analysis"].__setitem__("cycler_file", "response.Channels"),
+            "$.capabilities[2].analysis.cycler_file",
+            "not one Binary or String",
+        ),
+        (
+            lambda c: c["analysis"].__setitem__(
+                "formation_cycles", {"from": "response.RawFileName"}
+            ),
+            "$.capabilities[2].analysis.formation_cycles.from",
+            "not an Integer",
+        ),
+        (
+            lambda c: c["files"][0].__setitem__("name", "{RawFilename}.txt"),
+            "$.capabilities[2].files[0].name",
+            "did you mean 'RawFileName'",
+        ),
+    ],
+)
+def test_analysis_checked_against_the_device(change, where, says) -> None:
+    from bigmap.tenants.sila.mapping import check_against_device
+
+    doc = _lab_doc()
+    change(_cap(doc, "capacity"))
+    with pytest.raises(MappingError) as err:
+        check_against_device(parse_mapping(doc, "lab.yaml"), _features())
+    assert any(p == where and says in m for p, m in err.value.problems), err.value.problems
+
+
+def test_generated_schemas_describe_the_items_of_each_lists() -> None:
+    """A new capability over the station: its generated parameter and result schemas type
+    every property of a formulation's items, so the broker refuses a bad item by its path."""
+    import jsonschema
+
+    from bigmap.tenants.sila.adapter import CommandPlan
+
+    doc = _lab_doc()
+    cap = {**_cap(doc, "conductivity"), "method": "sila_station"}
+    m = parse_mapping({**doc, "capabilities": [cap]}, "lab.yaml")
+    feat = _features()["ElectrolyteStation"]
+    plan = CommandPlan(m.capabilities[0], 0, feat, feat.commands["MeasureConductivity"])
+    good = {"formulation": fm.hte_to_formulation(0.5, 1.0), "temperature": 298.15}
+    jsonschema.validate(good, plan.param_schema)
+    bad = {"formulation": [{"chemical": {"SMILES": "O"}, "fraction": "half"}]}
+    errors = {
+        "/".join(map(str, e.absolute_path)) + ":" + e.validator
+        for e in jsonschema.Draft202012Validator(plan.param_schema).iter_errors(bad)
+    }
+    assert "formulation/0/chemical:required" in errors  # no InChIKey
+    assert "formulation/0/fraction:type" in errors
+    assert "formulation/0:required" in errors  # no fraction_type
+    items = plan.result_schema["properties"]["conductivity"]["properties"]["prepared_formulation"][
+        "items"
+    ]
+    assert items["properties"]["chemical"]["properties"]["InChIKey"] == {"type": "string"}
+    assert items["properties"]["fraction"] == {"type": "number"}
+    assert set(items["required"]) == {"chemical", "fraction", "fraction_type"}
+
+
 # ----------------------------------------------------------------------------- through a broker
 
 

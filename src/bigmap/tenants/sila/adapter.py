@@ -381,28 +381,46 @@ class CommandPlan:
 
     # schemas and limitations from the device's types (when the capability is new) ---------
 
-    def _node(
-        self, fm: FieldMap, t: SilaType | None, sub: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def _node(self, fm: FieldMap, t: SilaType | None, *, to_device: bool) -> dict[str, Any]:
+        """The JSON Schema of one mapped value: for parameters, what the request gives; for
+        results, what the result holds. A list mapped with ``each`` describes its items'
+        properties (nested by their dotted paths), each typed by the device's element."""
         if fm.json_ or t is None:
-            node: dict[str, Any] = {}
-        elif fm.each:
-            item = t.item if t.kind == "list" and t.item else t
-            props: dict[str, Any] = {}
-            for k, s in fm.each.items():
-                if s.from_ and s.from_.startswith("item."):
-                    el = item.elements.get(k) if item.kind == "structure" else None
-                    props[s.from_.split(".", 1)[1]] = self._node(s, el)
-            node = {
-                "type": "array",
-                "items": {"type": "object", "properties": props, "required": list(props)},
-            }
-        else:
+            return {}
+        if not fm.each:
             node = t.json_schema()
-            unit = fm.unit
-            if unit:
-                node["unit"] = unit
-        return node
+            if fm.unit:
+                node["unit"] = fm.unit
+            return node
+        item_t = t.item if t.kind == "list" and t.item else t
+        items: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
+        for k, sub in fm.each.items():
+            from_item = bool(sub.from_ and sub.from_.startswith("item."))
+            if to_device:
+                if not from_item:
+                    continue  # a constant or a request-wide value: not in the items
+                el = item_t.elements.get(k) if item_t.kind == "structure" else None
+                path = sub.from_.split(".")[1:]  # type: ignore[union-attr]
+                required = "default" not in sub.model_fields_set
+            else:
+                el = None
+                if from_item and item_t.kind == "structure":
+                    el = item_t.elements.get(sub.from_.split(".")[1])  # type: ignore[union-attr]
+                    for part in sub.from_.split(".")[2:]:  # type: ignore[union-attr]
+                        el = el.elements.get(part) if el and el.kind == "structure" else None
+                path = k.split(".")
+                required = True
+            leaf = self._node(sub, el, to_device=to_device) if el is not None else {}
+            if not leaf and sub.unit:
+                leaf = {"unit": sub.unit}
+            node = items
+            for part in path[:-1]:
+                node = node["properties"].setdefault(
+                    part, {"type": "object", "properties": {}, "required": []}
+                )
+            _require_path(items, path, required)
+            node["properties"][path[-1]] = leaf
+        return {"type": "array", "items": items}
 
     def _generated_parameters(self) -> dict[str, Any]:
         schema: dict[str, Any] = {
@@ -424,7 +442,7 @@ class CommandPlan:
                 if p not in node["required"]:
                     node["required"].append(p)
                 node = node["properties"][p]
-            leaf = self._node(fm, el.type)
+            leaf = self._node(fm, el.type, to_device=True)
             leaf["description"] = el.description or el.display_name
             node["properties"][parts[-1]] = leaf
             if "default" not in fm.model_fields_set and parts[-1] not in node["required"]:
@@ -445,7 +463,7 @@ class CommandPlan:
                 node = node["properties"][p]
             if fm.from_ and fm.from_.startswith("response."):
                 t = _response_type(self.cmd, fm.from_.split(".")[1:])
-                leaf = self._node(fm, t)
+                leaf = self._node(fm, t, to_device=False)
                 if t is not None and t.leaf().basic == "Binary":
                     leaf = {"type": "string", "contentEncoding": "base64"}
             elif fm.from_ and fm.from_.startswith("params."):
@@ -491,6 +509,17 @@ class CommandPlan:
         for key, g in self.result.items():
             set_path(out, split_path(key), g(src))
         return out
+
+
+def _require_path(schema: dict[str, Any], path: list[str], required: bool) -> None:
+    """Mark each step of ``path`` required in ``schema`` (objects nested by path), the last
+    one only if ``required``."""
+    node = schema
+    for i, part in enumerate(path):
+        if (i < len(path) - 1 or required) and part not in node["required"]:
+            node["required"].append(part)
+        if i < len(path) - 1:
+            node = node["properties"][part]
 
 
 def file_name(template: str, resp: dict[str, Any], index: int, request: str) -> str:
