@@ -5,6 +5,7 @@ a live broker; bad mapping files; a device that disconnects mid-command."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ from bigmap.client import RequestFailed
 from bigmap.schemas import formulation as fm
 from bigmap.tenants.sila.adapter import build_sila_tenant
 from bigmap.tenants.sila.mapping import MappingError, load_mapping, parse_mapping
+from tests.conftest import FINALES
 
 HERE = Path(__file__).resolve().parent
 DEVICES = HERE / "sila_devices.py"
@@ -649,6 +651,27 @@ def test_the_same_campaign_file_against_virtual_lab_and_through_sila(
         # the SiLA tenant also serves the station's and the assembler's capabilities
         with live_one.client("alice") as c:
             caps = {(x["quantity"], x["method"]) for x in _tenant(c, "sila-lab")["provides"]}
+            me = _alice_tenant(c)
+            asm = json.loads(
+                (FINALES / "examples/requests/cell_assembly/autobass_assembly.json").read_text()
+            )
+            params = {**asm["parameters"]["autobass_assembly"], "batch_volume": 2}
+            res = c.wait_result(
+                c.create_request("cell_assembly", "autobass_assembly", params, tenant_id=me)["id"],
+                timeout=120,
+            )
+            cells = res["data"]["batch_output"]
+            assert len({x["cell_info"]["uuid"] for x in cells}) == 2
+            assert cells[0]["cell"] == params["cell"] and res["provenance"]["emulated"] is True
+            # the cycler refuses a protocol (a SiLA defined execution error): an input error
+            bad = {
+                **c.request(sila[0].request_id)["parameters"]["cycling"],
+                "CV_I_cutoff": 0.01,
+                "I_max": None,  # null: not given (the device gets 0)
+            }
+            req = c.create_request("capacity", "cycling", bad, tenant_id=me)
+            with pytest.raises(RequestFailed, match=r"OutsideRange: .*CV cut-off 0.01 A"):
+                c.wait_result(req["id"], timeout=120)
     finally:
         worker.stop()
         server.stop(0.5)
