@@ -5,6 +5,7 @@ a live broker; bad mapping files; a device that disconnects mid-command."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ from bigmap.client import RequestFailed
 from bigmap.schemas import formulation as fm
 from bigmap.tenants.sila.adapter import build_sila_tenant
 from bigmap.tenants.sila.mapping import MappingError, load_mapping, parse_mapping
+from tests.conftest import FINALES
 
 HERE = Path(__file__).resolve().parent
 DEVICES = HERE / "sila_devices.py"
@@ -287,6 +289,141 @@ def test_discover_prints_features_and_a_valid_skeleton(tmp_path: Path, meter: De
         tenant.sila.stop()
 
 
+def _features() -> dict:
+    from bigmap.tenants.sila.emulator import FEATURES
+    from bigmap.tenants.sila.fdl import parse_feature
+
+    out = {}
+    for f in FEATURES.glob("*.sila.xml"):
+        info = parse_feature(f.read_text())
+        out[info.identifier] = info
+    return out
+
+
+def _lab_doc() -> dict:
+    from bigmap.tenants.sila.emulator import LAB_MAPPING
+
+    return yaml.safe_load(LAB_MAPPING.read_text())
+
+
+def _cap(doc: dict, quantity: str) -> dict:
+    return next(c for c in doc["capabilities"] if c["quantity"] == quantity)
+
+
+def test_the_lab_mapping_fits_the_emulators_features() -> None:
+    from bigmap.tenants.sila.mapping import check_against_device
+
+    check_against_device(parse_mapping(_lab_doc(), "lab-emulator.yaml"), _features())
+
+
+@pytest.mark.parametrize(
+    "change, where, says",
+    [
+        (
+            lambda c: (
+                c["result"].__setitem__("x", {"from": "analysis.capacity_list"})
+                or c.pop("analysis")
+            ),
+            "$.capabilities[2].result.x.from",
+            "needs an 'analysis' section",
+        ),
+        (
+            lambda c: c["analysis"].__setitem__("cycler_file", "params.raw"),
+            "$.capabilities[2].analysis.cycler_file",
+            "comes from a response",
+        ),
+        (
+            lambda c: c["analysis"].__setitem__("format", "macor"),
+            "$.capabilities[2].analysis.format",
+            "did you mean 'maccor'",
+        ),
+        (
+            lambda c: c["analysis"].__setitem__("formation_cycle", {"value": 0}),
+            "$.capabilities[2].analysis.formation_cycle",
+            "did you mean 'formation_cycles'",
+        ),
+        (
+            lambda c: c["files"][0].__setitem__("name", "{RawFileName"),
+            "$.capabilities[2].files[0].name",
+            "not a name template",
+        ),
+    ],
+)
+def test_analysis_and_file_name_mistakes_name_the_field(change, where, says) -> None:
+    doc = _lab_doc()
+    change(_cap(doc, "capacity"))
+    with pytest.raises(MappingError) as err:
+        parse_mapping(doc, "lab.yaml")
+    assert any(p == where and says in m for p, m in err.value.problems), err.value.problems
+
+
+@pytest.mark.parametrize(
+    "change, where, says",
+    [
+        (
+            lambda c: c["analysis"].__setitem__("cycler_file", "response.RawDta"),
+            "$.capabilities[2].analysis.cycler_file",
+            "did you mean 'RawData'",
+        ),
+        (
+            lambda c: c["analysis"].__setitem__("cycler_file", "response.Channels"),
+            "$.capabilities[2].analysis.cycler_file",
+            "not one Binary or String",
+        ),
+        (
+            lambda c: c["analysis"].__setitem__(
+                "formation_cycles", {"from": "response.RawFileName"}
+            ),
+            "$.capabilities[2].analysis.formation_cycles.from",
+            "not an Integer",
+        ),
+        (
+            lambda c: c["files"][0].__setitem__("name", "{RawFilename}.txt"),
+            "$.capabilities[2].files[0].name",
+            "did you mean 'RawFileName'",
+        ),
+    ],
+)
+def test_analysis_checked_against_the_device(change, where, says) -> None:
+    from bigmap.tenants.sila.mapping import check_against_device
+
+    doc = _lab_doc()
+    change(_cap(doc, "capacity"))
+    with pytest.raises(MappingError) as err:
+        check_against_device(parse_mapping(doc, "lab.yaml"), _features())
+    assert any(p == where and says in m for p, m in err.value.problems), err.value.problems
+
+
+def test_generated_schemas_describe_the_items_of_each_lists() -> None:
+    """A new capability over the station: its generated parameter and result schemas type
+    every property of a formulation's items, so the broker refuses a bad item by its path."""
+    import jsonschema
+
+    from bigmap.tenants.sila.adapter import CommandPlan
+
+    doc = _lab_doc()
+    cap = {**_cap(doc, "conductivity"), "method": "sila_station"}
+    m = parse_mapping({**doc, "capabilities": [cap]}, "lab.yaml")
+    feat = _features()["ElectrolyteStation"]
+    plan = CommandPlan(m.capabilities[0], 0, feat, feat.commands["MeasureConductivity"])
+    good = {"formulation": fm.hte_to_formulation(0.5, 1.0), "temperature": 298.15}
+    jsonschema.validate(good, plan.param_schema)
+    bad = {"formulation": [{"chemical": {"SMILES": "O"}, "fraction": "half"}]}
+    errors = {
+        "/".join(map(str, e.absolute_path)) + ":" + e.validator
+        for e in jsonschema.Draft202012Validator(plan.param_schema).iter_errors(bad)
+    }
+    assert "formulation/0/chemical:required" in errors  # no InChIKey
+    assert "formulation/0/fraction:type" in errors
+    assert "formulation/0:required" in errors  # no fraction_type
+    items = plan.result_schema["properties"]["conductivity"]["properties"]["prepared_formulation"][
+        "items"
+    ]
+    assert items["properties"]["chemical"]["properties"]["InChIKey"] == {"type": "string"}
+    assert items["properties"]["fraction"] == {"type": "number"}
+    assert set(items["required"]) == {"chemical", "fraction", "fraction_type"}
+
+
 # ----------------------------------------------------------------------------- through a broker
 
 
@@ -465,3 +602,101 @@ def test_emulated_station_through_its_sila_face(live_one) -> None:
         tenant.sila.stop()
         server.stop(0.5)
         client.close()
+
+
+# ----------------------------------------------------------------------------- one campaign, two faces
+
+CYCLING = REPO / "src/bigmap/planner/examples/cycling.yaml"
+
+
+def _campaign(live, spec_file: Path) -> tuple[list, list[dict]]:
+    """Run the campaign file to its end as alice; its observations (by step) and results."""
+    from bigmap.planner.runner import CampaignRunner
+    from bigmap.planner.spec import load_spec
+
+    with live.client("alice") as c:
+        runner = CampaignRunner.create(c, load_spec(spec_file), poll=0.2)
+        runner.run()
+        assert runner.status == "completed", runner.reason
+        obs = sorted(runner.h.observations, key=lambda o: o.step)
+        assert len(obs) == 3 and not any(o.failed for o in obs), [o.message for o in obs]
+        return obs, [c.result(o.result_id) for o in obs]
+
+
+def test_the_same_campaign_file_against_virtual_lab_and_through_sila(
+    live_one, tmp_path: Path
+) -> None:
+    """The cycling campaign file, unchanged, run twice: against ``bigmap worker virtual-lab``
+    and against ``bigmap worker --sila lab-emulator.yaml`` in front of the emulator's SiLA 2
+    server. Only the worker differs; the emulated cells are the same (seeded by their ids), so
+    the two campaigns propose the same candidates and measure the same capacities."""
+    from tests.conftest import cli_worker
+
+    spec_text = CYCLING.read_text()
+    with cli_worker(live_one, "virtual-lab", timeout=400):
+        direct, direct_results = _campaign(live_one, CYCLING)
+
+    from bigmap.tenants.sila.emulator import LAB_MAPPING, make_emulator_server
+
+    port = free_port()
+    server = make_emulator_server()
+    server.start_insecure("127.0.0.1", port, enable_discovery=False)
+    doc = yaml.safe_load(LAB_MAPPING.read_text())
+    doc["server"]["port"] = port  # the one change: where the device listens
+    mapping = tmp_path / "lab-emulator.yaml"
+    mapping.write_text(yaml.safe_dump(doc))
+    worker = Worker(live_one, mapping, "sila-lab")
+    try:
+        sila, sila_results = _campaign(live_one, CYCLING)
+        # the SiLA tenant also serves the station's and the assembler's capabilities
+        with live_one.client("alice") as c:
+            caps = {(x["quantity"], x["method"]) for x in _tenant(c, "sila-lab")["provides"]}
+            me = _alice_tenant(c)
+            asm = json.loads(
+                (FINALES / "examples/requests/cell_assembly/autobass_assembly.json").read_text()
+            )
+            params = {**asm["parameters"]["autobass_assembly"], "batch_volume": 2}
+            res = c.wait_result(
+                c.create_request("cell_assembly", "autobass_assembly", params, tenant_id=me)["id"],
+                timeout=120,
+            )
+            cells = res["data"]["batch_output"]
+            assert len({x["cell_info"]["uuid"] for x in cells}) == 2
+            assert cells[0]["cell"] == params["cell"] and res["provenance"]["emulated"] is True
+            # the cycler refuses a protocol (a SiLA defined execution error): an input error
+            bad = {
+                **c.request(sila[0].request_id)["parameters"]["cycling"],
+                "CV_I_cutoff": 0.01,
+                "I_max": None,  # null: not given (the device gets 0)
+            }
+            req = c.create_request("capacity", "cycling", bad, tenant_id=me)
+            with pytest.raises(RequestFailed, match=r"OutsideRange: .*CV cut-off 0.01 A"):
+                c.wait_result(req["id"], timeout=120)
+    finally:
+        worker.stop()
+        server.stop(0.5)
+    assert CYCLING.read_text() == spec_text
+    assert {("capacity", "cycling"), ("conductivity", "two_electrode")} <= caps
+    assert ("cell_assembly", "autobass_assembly") in caps
+
+    for a, b, ra, rb in zip(direct, sila, direct_results, sila_results, strict=True):
+        assert a.x == b.x  # the same proposals
+        assert b.y["discharge_capacity"] == pytest.approx(a.y["discharge_capacity"], rel=1e-12)
+        assert 0.001 < a.y["discharge_capacity"] < 0.0055  # A h, the 5 mA h cells
+        da, db = ra["data"], rb["data"]
+        assert db["capacity_list"] == pytest.approx(da["capacity_list"], rel=1e-12)
+        assert len(db["capacity_list"]) == 4  # charge, discharge of 2 cycles
+        assert db["figures_of_merit"]["discharge_capacity_Ah"] == pytest.approx(
+            da["figures_of_merit"]["discharge_capacity_Ah"], rel=1e-12
+        )
+        assert db["cell_info"] == da["cell_info"] and db["formation_cycles"] == 0
+        # the raw file attached, under the name the cycler gave it, read the same way
+        assert [f["name"] for f in rb["files"]] == [db["raw_file"]]
+        assert db["raw_file"].startswith(da["cell_info"]["uuid"])
+        pa, pb = ra["provenance"], rb["provenance"]
+        assert pa["emulated"] is True and pb["emulated"] is True
+        assert pb["instrument"]["protocol"] == "SiLA 2"
+        assert "org.bigmap/lab/BatteryCycler/v1" in pb["instrument"]["features"]
+        assert pb["instrument"]["emulator"]["emulated"] is True
+        assert "virtual-cycler" in pb["instrument"]["emulator"]["instruments"]
+        assert pb["analysis"]["reader"] == pa["analysis"]["reader"] == "bigmap.analysis maccor"

@@ -114,9 +114,10 @@ def serve_emulator(
     ] = 0.0,
     seed: Annotated[int | None, typer.Option(help="random seed of the emulators")] = None,
 ) -> None:
-    """Run the emulated electrolyte station (of the virtual lab) as a SiLA 2 server;
-    map it with `bigmap sila discover` and serve it with `bigmap worker --sila`. Every result
-    through it says "emulated" in its provenance."""
+    """Run the virtual lab's emulated instruments (electrolyte station, coin-cell assembler,
+    cycler) as one SiLA 2 server; serve it with `bigmap worker --sila lab-emulator.yaml` in
+    place of `bigmap worker virtual-lab`. Every result through it says "emulated" in its
+    provenance."""
     from bigmap.tenants.sila.emulator import make_emulator_server
 
     server = make_emulator_server(time_scale=time_scale, seed=seed)

@@ -310,34 +310,12 @@ def build_tenant(
         # definition must stay exactly the shipped one, description included)
         res = _run(cycler, {"command": "cycle", **p}, ctx)
         raw = res.files[0]
-        from bigmap.analysis import IngestError, read_cycler_file
-        from bigmap.analysis.fom import early_life_features, figures_of_merit
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / raw.name
-            path.write_bytes(raw.content)
-            try:
-                df = read_cycler_file(path, "maccor")
-            except IngestError as exc:
-                raise CalculationFailed(f"the cycler's file cannot be read: {exc}") from None
-        fom = figures_of_merit(df)
-        caps: list[float] = []
-        for qc, qd in zip(fom["charge_capacity_Ah"], fom["discharge_capacity_Ah"], strict=True):
-            caps += [qc or 0.0, qd or 0.0]
         n_form = int(res.data["formation_cycles"])
-        # the FINALES early-life descriptors between cycle x (the last) and cycle 10 of cycling
-        extra: dict[str, Any] = early_life_features(df, fom, n_form)
-        ctx.provenance["analysis"] = {
-            "read_from": raw.name,
-            "reader": "bigmap.analysis maccor",
-            "capacity_vector_variance": "log10 of the variance of ΔQ(V) between cycle 10 of cycling and the last cycle",
-        }
+        data, ctx.provenance["analysis"] = cycling_figures(raw.name, raw.content, n_form, "maccor")
         return {
-            "capacity_list": caps,
+            **data,
             "channel_list": [int(res.data["channel"])],
             "cell_info": p["cell_info"],
-            **extra,
-            "figures_of_merit": fom,
             "formation_cycles": n_form,
             "raw_file": raw.name,
         }
@@ -471,6 +449,41 @@ def build_tenant(
         return FomOutput(source=df.attrs["source"], figures_of_merit=fom)
 
     return tenant
+
+
+def cycling_figures(
+    name: str, content: bytes, formation_cycles: int, fmt: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A cycler's raw file -> the computed part of a FINALES ``capacity/cycling`` result
+    (``capacity_list``: charge and discharge capacity of each cycle, alternately [A h]; the
+    early-life descriptors between cycle 10 of cycling and the last, when there are enough
+    cycles; ``figures_of_merit``) and the provenance of that analysis. ``fmt`` names the reader
+    (``None``: detected from the content). Used by ``virtual-lab`` and by SiLA 2 cyclers
+    (``bigmap.tenants.sila``), so a cycler's file gives the same result either way."""
+    from bigmap.analysis import IngestError, read_cycler_file
+    from bigmap.analysis.fom import early_life_features, figures_of_merit
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / (Path(name).name or "cycler-file")
+        path.write_bytes(content)
+        try:
+            df = read_cycler_file(path, fmt)
+        except IngestError as exc:
+            raise CalculationFailed(f"the cycler's file cannot be read: {exc}") from None
+    fom = figures_of_merit(df)
+    caps: list[float] = []
+    for qc, qd in zip(fom["charge_capacity_Ah"], fom["discharge_capacity_Ah"], strict=True):
+        caps += [qc or 0.0, qd or 0.0]
+    # the FINALES early-life descriptors between cycle x (the last) and cycle 10 of cycling
+    extra: dict[str, Any] = early_life_features(df, fom, formation_cycles)
+    source = dict(df.attrs.get("source") or {})
+    provenance = {
+        "read_from": name,
+        "reader": f"bigmap.analysis {source.get('format') or fmt}",
+        "source": source,
+        "capacity_vector_variance": "log10 of the variance of ΔQ(V) between cycle 10 of cycling and the last cycle",
+    }
+    return {"capacity_list": caps, **extra, "figures_of_merit": fom}, provenance
 
 
 def utc_date() -> str:

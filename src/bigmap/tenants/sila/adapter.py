@@ -250,6 +250,8 @@ def _compile(
             root = str(parts[0])
             try:
                 v = get_path(src.get(root), parts[1:]) if len(parts) > 1 else src.get(root)
+                if v is None and "default" in fm.model_fields_set:
+                    v = fm.default  # a FINALES client's null is a value not given
             except KeyError as exc:
                 if "default" in fm.model_fields_set:
                     v = fm.default
@@ -358,6 +360,17 @@ class CommandPlan:
                 t = _response_type(cmd, fm.from_.split(".")[1:])
             unit = fm.unit or _schema_unit(self.result_schema, split_path(key))
             self.result[key] = _compile(fm, t, unit, False, f"{self.where}.result.{key}", problems)
+        self.formation_cycles: Getter | None = None
+        if cap.analysis is not None and cap.analysis.formation_cycles is not None:
+            fc = cap.analysis.formation_cycles
+            t = (
+                _response_type(cmd, fc.from_.split(".")[1:])
+                if fc.from_ and fc.from_.startswith("response.")
+                else None
+            )
+            self.formation_cycles = _compile(
+                fc, t, None, False, f"{self.where}.analysis.formation_cycles", problems
+            )
         if problems:
             raise MappingError(list(problems))
         if self.param_schema is None:
@@ -368,28 +381,46 @@ class CommandPlan:
 
     # schemas and limitations from the device's types (when the capability is new) ---------
 
-    def _node(
-        self, fm: FieldMap, t: SilaType | None, sub: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def _node(self, fm: FieldMap, t: SilaType | None, *, to_device: bool) -> dict[str, Any]:
+        """The JSON Schema of one mapped value: for parameters, what the request gives; for
+        results, what the result holds. A list mapped with ``each`` describes its items'
+        properties (nested by their dotted paths), each typed by the device's element."""
         if fm.json_ or t is None:
-            node: dict[str, Any] = {}
-        elif fm.each:
-            item = t.item if t.kind == "list" and t.item else t
-            props: dict[str, Any] = {}
-            for k, s in fm.each.items():
-                if s.from_ and s.from_.startswith("item."):
-                    el = item.elements.get(k) if item.kind == "structure" else None
-                    props[s.from_.split(".", 1)[1]] = self._node(s, el)
-            node = {
-                "type": "array",
-                "items": {"type": "object", "properties": props, "required": list(props)},
-            }
-        else:
+            return {}
+        if not fm.each:
             node = t.json_schema()
-            unit = fm.unit
-            if unit:
-                node["unit"] = unit
-        return node
+            if fm.unit:
+                node["unit"] = fm.unit
+            return node
+        item_t = t.item if t.kind == "list" and t.item else t
+        items: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
+        for k, sub in fm.each.items():
+            from_item = bool(sub.from_ and sub.from_.startswith("item."))
+            if to_device:
+                if not from_item:
+                    continue  # a constant or a request-wide value: not in the items
+                el = item_t.elements.get(k) if item_t.kind == "structure" else None
+                path = sub.from_.split(".")[1:]  # type: ignore[union-attr]
+                required = "default" not in sub.model_fields_set
+            else:
+                el = None
+                if from_item and item_t.kind == "structure":
+                    el = item_t.elements.get(sub.from_.split(".")[1])  # type: ignore[union-attr]
+                    for part in sub.from_.split(".")[2:]:  # type: ignore[union-attr]
+                        el = el.elements.get(part) if el and el.kind == "structure" else None
+                path = k.split(".")
+                required = True
+            leaf = self._node(sub, el, to_device=to_device) if el is not None else {}
+            if not leaf and sub.unit:
+                leaf = {"unit": sub.unit}
+            node = items
+            for part in path[:-1]:
+                node = node["properties"].setdefault(
+                    part, {"type": "object", "properties": {}, "required": []}
+                )
+            _require_path(items, path, required)
+            node["properties"][path[-1]] = leaf
+        return {"type": "array", "items": items}
 
     def _generated_parameters(self) -> dict[str, Any]:
         schema: dict[str, Any] = {
@@ -411,7 +442,7 @@ class CommandPlan:
                 if p not in node["required"]:
                     node["required"].append(p)
                 node = node["properties"][p]
-            leaf = self._node(fm, el.type)
+            leaf = self._node(fm, el.type, to_device=True)
             leaf["description"] = el.description or el.display_name
             node["properties"][parts[-1]] = leaf
             if "default" not in fm.model_fields_set and parts[-1] not in node["required"]:
@@ -432,7 +463,7 @@ class CommandPlan:
                 node = node["properties"][p]
             if fm.from_ and fm.from_.startswith("response."):
                 t = _response_type(self.cmd, fm.from_.split(".")[1:])
-                leaf = self._node(fm, t)
+                leaf = self._node(fm, t, to_device=False)
                 if t is not None and t.leaf().basic == "Binary":
                     leaf = {"type": "string", "contentEncoding": "base64"}
             elif fm.from_ and fm.from_.startswith("params."):
@@ -478,6 +509,31 @@ class CommandPlan:
         for key, g in self.result.items():
             set_path(out, split_path(key), g(src))
         return out
+
+
+def _require_path(schema: dict[str, Any], path: list[str], required: bool) -> None:
+    """Mark each step of ``path`` required in ``schema`` (objects nested by path), the last
+    one only if ``required``."""
+    node = schema
+    for i, part in enumerate(path):
+        if (i < len(path) - 1 or required) and part not in node["required"]:
+            node["required"].append(part)
+        if i < len(path) - 1:
+            node = node["properties"][part]
+
+
+def file_name(template: str, resp: dict[str, Any], index: int, request: str) -> str:
+    """A file's name: ``{index}``, ``{request}`` and the command's String or Integer
+    responses (``{RawFileName}``) filled in, reduced to a plain file name."""
+    scalars = {
+        k: v for k, v in resp.items() if isinstance(v, str | int) and not isinstance(v, bool)
+    }
+    try:
+        name = template.format_map({**scalars, "index": index, "request": request})
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        raise CalculationFailed(f"the file name {template!r} cannot be formed: {exc}") from None
+    name = name.replace("/", "_").replace("\\", "_").strip() or f"file_{index}"
+    return name[:200]
 
 
 def _response_type(cmd: CommandInfo, parts: list[str]) -> SilaType | None:
@@ -689,6 +745,8 @@ class SilaDevice:
             "execution_uuid": str(inst.execution_uuid) if inst is not None else None,
         }
         src = {"params": params, "response": resp, "device": self.conn.info, "execution": execution}
+        if cap.analysis is not None:
+            src["analysis"] = self._analyse(plan, src, ctx)
         data = plan.build_result(src)
         for f in cap.files:
             value: Any = src
@@ -700,11 +758,34 @@ class SilaDevice:
                 ) from None
             values = value if isinstance(value, list) else [value]
             for k, v in enumerate(values):
-                fname_out = f.name.format(index=k + 1, request=ctx.request_id or "local")
+                fname_out = file_name(f.name, resp, k + 1, ctx.request_id or "local")
                 ctx.attach(fname_out, v if isinstance(v, bytes) else str(v).encode(), f.media_type)
         info = dict(self.conn.info)
         ctx.provenance["instrument"] = {**info, "command": execution, "mapping": self.mapping.label}
         ctx.provenance["emulated"] = bool(info.get("emulated"))
+        return data
+
+    def _analyse(self, plan: CommandPlan, src: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+        """The cycler's raw file read with bigmap's readers into the cycling figures, as
+        ``virtual-lab`` computes them from its cycler's file."""
+        from bigmap.tenants.lab.tenant import cycling_figures
+
+        a = plan.cap.analysis
+        assert a is not None
+        try:
+            raw = get_path(src["response"], split_path(a.cycler_file)[1:])
+        except KeyError:
+            raise CalculationFailed(
+                f"{plan.cap.command}: the device's answer has no {a.cycler_file}"
+            ) from None
+        content = raw if isinstance(raw, bytes) else str(raw).encode()
+        n_form = plan.formation_cycles(src) if plan.formation_cycles else 0
+        if isinstance(n_form, bool) or not isinstance(n_form, int | float) or n_form < 0:
+            raise CalculationFailed(
+                f"{plan.where}.analysis.formation_cycles: {n_form!r} is not a number of cycles"
+            )
+        data, prov = cycling_figures(a.name, content, int(n_form), a.format)
+        ctx.provenance["analysis"] = prov
         return data
 
     def _wait(

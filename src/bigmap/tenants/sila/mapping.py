@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import string
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ from bigmap.schemas.validation import json_path
 from bigmap.tenants.sila.fdl import FeatureInfo, SilaType, SilaUnit
 
 PARAM_ROOTS = ("params", "device")
-RESULT_ROOTS = ("params", "response", "device", "execution")
+RESULT_ROOTS = ("params", "response", "device", "execution", "analysis")
 
 
 class MappingError(ValueError):
@@ -97,6 +98,20 @@ class StatusSpec(_Strict):
     poll_s: float = Field(default=5.0, gt=0, le=3600)
 
 
+class AnalysisMap(_Strict):
+    """A cycler's raw file, taken from a response, read with bigmap's readers (as ``bigmap
+    ingest`` reads it) into the cycling figures that results take ``from: analysis.*``:
+    ``capacity_list`` (charge and discharge capacity of each cycle, alternately, A h),
+    ``figures_of_merit``, and, with at least 11 cycles after formation, the early-life
+    descriptors ``delta_coulombic_efficiency``, ``voltage_gap_charge_discharge``,
+    ``capacity_vector_variance`` (as ``virtual-lab``'s ``capacity/cycling`` computes them)."""
+
+    cycler_file: str = Field(description="response.NAME: the raw file (Binary or String)")
+    format: str | None = Field(default=None, description="a reader; default: detect")
+    name: str = Field(default="cycler-file", min_length=1, max_length=200)
+    formation_cycles: FieldMap | None = None
+
+
 class CapabilityMap(_Strict):
     quantity: str = Field(min_length=1)
     method: str = Field(min_length=1)
@@ -106,6 +121,7 @@ class CapabilityMap(_Strict):
     result: dict[str, FieldMap] = Field(default_factory=dict)
     files: list[FileMap] = Field(default_factory=list)
     errors: dict[str, Literal["input_error", "calculation_failed"]] = Field(default_factory=dict)
+    analysis: AnalysisMap | None = None
     parameter_schema: dict[str, Any] | None = None
     result_schema: dict[str, Any] | None = None
     limitations: dict[str, Any] | list[Any] | None = None
@@ -280,6 +296,34 @@ def _check_field(
             _check_field(sub, f"{where}.each.{k}", roots + ("item",), problems)
 
 
+def _check_analysis(a: AnalysisMap, where: str, problems: list[tuple[str, str]]) -> None:
+    parts = a.cycler_file.split(".")
+    if parts[0] != "response" or len(parts) < 2 or not all(parts):
+        problems.append(
+            (
+                f"{where}.cycler_file",
+                f"{a.cycler_file!r}: the file comes from a response (response.NAME)",
+            )
+        )
+    if a.format is not None:
+        from bigmap.analysis.readers import formats
+
+        known = list(formats())
+        if a.format not in known:
+            problems.append(
+                (f"{where}.format", f"no reader {a.format!r}{_suggest(a.format, known)}")
+            )
+    if a.formation_cycles is not None:
+        if a.formation_cycles.each or a.formation_cycles.json_:
+            problems.append((f"{where}.formation_cycles", "a number: 'from' a path or a 'value'"))
+        _check_field(
+            a.formation_cycles,
+            f"{where}.formation_cycles",
+            ("params", "response", "device", "execution"),
+            problems,
+        )
+
+
 def parse_mapping(data: Any, label: str = "", base_dir: Path | None = None) -> Mapping:
     if not isinstance(data, dict):
         raise MappingError(
@@ -308,7 +352,20 @@ def parse_mapping(data: Any, label: str = "", base_dir: Path | None = None) -> M
             _check_field(fm, f"{base}.parameters.{k}", PARAM_ROOTS, problems)
         for k, fm in cap.result.items():
             _check_field(fm, f"{base}.result.{k}", RESULT_ROOTS, problems)
+            if fm.from_ and fm.from_.split(".")[0] == "analysis" and cap.analysis is None:
+                problems.append(
+                    (
+                        f"{base}.result.{k}.from",
+                        f"{fm.from_!r} needs an 'analysis' section (the cycler file to read)",
+                    )
+                )
+        if cap.analysis is not None:
+            _check_analysis(cap.analysis, f"{base}.analysis", problems)
         for j, f in enumerate(cap.files):
+            try:
+                list(string.Formatter().parse(f.name))
+            except ValueError as exc:
+                problems.append((f"{base}.files[{j}].name", f"not a name template: {exc}"))
             if not f.from_.startswith("response."):
                 problems.append(
                     (f"{base}.files[{j}].from", "a file comes from a response (response.NAME)")
@@ -346,7 +403,15 @@ def _known_fields(loc: tuple[Any, ...]) -> list[str]:
             model = FieldMap if model in (CapabilityMap, FieldMap) else model
             continue
         ann = field.annotation
-        for cand in (CapabilityMap, FieldMap, FileMap, ServerSpec, TenantSpec, StatusSpec):
+        for cand in (
+            CapabilityMap,
+            AnalysisMap,
+            FieldMap,
+            FileMap,
+            ServerSpec,
+            TenantSpec,
+            StatusSpec,
+        ):
             if cand is ann or cand.__name__ in str(ann):
                 model = cand
                 break
@@ -374,6 +439,13 @@ def load_mapping(path: str | Path) -> Mapping:
 
 
 # ----------------------------------------------------------------------------- against the device
+
+
+def _template_fields(template: str) -> list[str]:
+    try:
+        return [f for _, f, _, _ in string.Formatter().parse(template) if f]
+    except ValueError:
+        return []
 
 
 def _suggest(name: str, known: list[str]) -> str:
@@ -457,6 +529,15 @@ def check_against_device(m: Mapping, features: dict[str, FeatureInfo]) -> None:
                     continue
                 _check_units(fm, t, f"{base}.result.{key}", problems, to_device=False)
         for j, f in enumerate(cap.files):
+            for name in _template_fields(f.name):
+                if name not in ("index", "request") and name not in cmd.responses:
+                    problems.append(
+                        (
+                            f"{base}.files[{j}].name",
+                            f"{{{name}}}: not index, request or a response of {cap.command}"
+                            f"{_suggest(name, list(cmd.responses))}",
+                        )
+                    )
             parts = f.from_.split(".")[1:]
             t = _response_type(cmd.responses, parts)
             if t is None:
@@ -473,6 +554,42 @@ def check_against_device(m: Mapping, features: dict[str, FeatureInfo]) -> None:
                         f"{'.'.join(parts)} is {t.describe()}, not Binary or String",
                     )
                 )
+        if cap.analysis is not None:
+            a = cap.analysis
+            parts = a.cycler_file.split(".")[1:]
+            t = _response_type(cmd.responses, parts)
+            if t is None:
+                problems.append(
+                    (
+                        f"{base}.analysis.cycler_file",
+                        f"{cap.command} has no response {'.'.join(parts)!r}{_suggest(parts[0], list(cmd.responses))}",
+                    )
+                )
+            elif t.kind != "basic" or t.basic not in ("Binary", "String"):
+                problems.append(
+                    (
+                        f"{base}.analysis.cycler_file",
+                        f"{'.'.join(parts)} is {t.describe()}, not one Binary or String",
+                    )
+                )
+            fc = a.formation_cycles
+            if fc is not None and fc.from_ and fc.from_.startswith("response."):
+                fparts = fc.from_.split(".")[1:]
+                ft = _response_type(cmd.responses, fparts)
+                if ft is None:
+                    problems.append(
+                        (
+                            f"{base}.analysis.formation_cycles.from",
+                            f"{cap.command} has no response {'.'.join(fparts)!r}{_suggest(fparts[0], list(cmd.responses))}",
+                        )
+                    )
+                elif ft.kind != "basic" or ft.basic != "Integer":
+                    problems.append(
+                        (
+                            f"{base}.analysis.formation_cycles.from",
+                            f"{'.'.join(fparts)} is {ft.describe()}, not an Integer",
+                        )
+                    )
         known_errors = cmd.errors
         for ename in cap.errors:
             if ename not in known_errors:
