@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
@@ -90,9 +91,13 @@ def _run(cache: dict, key: str, method: str, params: dict, cached_only: bool = F
 
     if key in cache or cached_only:
         return cache.get(key, {})
+    load0 = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), time.process_time()
     out, ctx = tenant.run_local("redox_potential", method, params)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    # the machine is shared: the 1-minute load at the start and the 1/5/15-minute loads at
+    # the end say how much of the wall time was waiting for a core
+    load = [round(load0, 2)] + [round(x, 2) for x in os.getloadavg()]
     cache[key] = {
         "oxidation_potential": out["oxidation_potential"],
         "reduction_potential": out["reduction_potential"],
@@ -102,6 +107,7 @@ def _run(cache: dict, key: str, method: str, params: dict, cached_only: bool = F
         "energy_method": out["energy_method"],
         "seconds": seconds,
         "cpu_seconds": cpu,
+        "load_average": load,
         "provenance_dft": ctx.provenance.get("dft"),
     }
     return cache[key]
@@ -157,6 +163,11 @@ def compute(
     return res
 
 
+def _load_text(load: list[float]) -> str:
+    """``[start 1-min, end 1-min, end 5-min, end 15-min]`` as printed in the notes."""
+    return f"{load[0]:.1f} at the start, {load[1]:.1f}/{load[2]:.1f}/{load[3]:.1f} at the end"
+
+
 def rows(res: dict) -> list[Row]:
     out: list[Row] = []
     methods = ["GFN2-xTB", "IPEA1-xTB", "DFT"]
@@ -172,6 +183,15 @@ def rows(res: dict) -> list[Row]:
                 cpu = r.get("cpu_seconds")
                 timing = f"; {r['seconds']:.0f} s wall" + (f", {cpu:.0f} s CPU" if cpu else "")
                 timing += " on this shared 2-core machine"
+                if r.get("load_average"):
+                    timing += f" (load average {_load_text(r['load_average'])})"
+                elif r.get("load_sampled"):  # runs made before the script recorded the load
+                    ls = r["load_sampled"]
+                    timing += (
+                        f" (1-min load average {ls['mean']:.1f} on average, "
+                        f"{ls['min']:.1f}-{ls['max']:.1f}, {ls['samples']} samples of "
+                        "/proc/loadavg during the run)"
+                    )
             if name in BORODIN_OX:
                 out.append(
                     Row(
@@ -262,6 +282,7 @@ def main() -> None:
                 f"DFT time {name}: {d['seconds']:.0f} s wall"
                 + (f", {cpu:.0f} s CPU" if cpu else "")
                 + f" ({d['provenance_dft']['scf_runs']} SCF runs); GFN2-xTB {x['seconds']:.0f} s"
+                + (f"; load {_load_text(d['load_average'])}" if d.get("load_average") else "")
             )
     print(f"total {time.perf_counter() - t0:.0f} s")
 
