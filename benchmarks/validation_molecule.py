@@ -238,7 +238,7 @@ def rows(res: dict) -> list[Row]:
                             )
                             # the DFT time of a molecule without a row of its own
                             + (
-                                "; DFT" + _timing(dft)
+                                "; DFT time:" + _timing(dft)[1:]
                                 if name not in BORODIN_OX
                                 and m == "GFN2-xTB"
                                 and kind == "oxidation"
