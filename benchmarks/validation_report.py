@@ -5,7 +5,9 @@
         [--skip NAME ...]
 
 The molecule and crystal tables run in their ``--cached-only`` mode (their calculations take
-hours: fill the caches with the scripts themselves); the electrolyte table takes the grouped
+hours: fill the caches with the scripts themselves); by default they read the caches kept in
+git, ``benchmarks/out/molecule_runs.json`` and ``benchmarks/out/crystal_runs.json`` (how they
+were made: docs/validation.md, "Where the numbers come from"); the electrolyte table takes the grouped
 cross-validation scores of ``electrolyte_model_validation.py --json`` when ``--cv-json`` is
 given (else it recomputes them, about 10 minutes); the cell table computes.
 """
@@ -24,22 +26,64 @@ sys.path.insert(0, str(HERE))
 from validation_table import load, markdown  # noqa: E402
 
 ORDER = ("molecule", "crystal", "electrolyte", "cell")
+#: the caches the molecule and crystal tables are built from (kept in git: small JSON)
+MOLECULE_CACHE = HERE / "out" / "molecule_runs.json"
+CRYSTAL_CACHE = HERE / "out" / "crystal_runs.json"
+CV_JSON = HERE / "out" / "electrolyte_cv.json"
+
+
+#: how the committed caches were made (printed at the top of docs/validation.md)
+PROVENANCE = [
+    "Where the numbers come from: the molecule and crystal tables are tabulated from the",
+    "caches kept in git, made on this shared 2-core machine with",
+    "",
+    "```bash",
+    "nice -n 10 .venv/bin/python benchmarks/validation_molecule.py --only EC,VC \\",
+    "    --cache benchmarks/out/molecule_runs.json          # xTB and DFT for EC and VC",
+    "nice -n 10 .venv/bin/python benchmarks/validation_molecule.py --no-dft \\",
+    "    --cache benchmarks/out/molecule_runs.json          # xTB for the other carbonates",
+    "nice -n 10 .venv/bin/python benchmarks/validation_crystal.py \\",
+    "    --cache benchmarks/out/crystal_runs.json",
+    ".venv/bin/python benchmarks/electrolyte_model_validation.py \\",
+    "    --json benchmarks/out/electrolyte_cv.json          # the grouped 5-fold CV",
+    "```",
+    "",
+    "Running a script again with the same `--cache` computes only what is missing (e.g. DFT",
+    "for PC, DMC, EMC and FEC: drop `--only`). The DFT rows give each molecule's wall and",
+    "CPU time and the load average during its run.",
+]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=HERE.parent / "docs" / "validation.md")
-    ap.add_argument("--molecule-cache", type=Path)
-    ap.add_argument("--crystal-cache", type=Path)
-    ap.add_argument("--cv-json", type=Path)
+    ap.add_argument(
+        "--molecule-cache",
+        type=Path,
+        default=MOLECULE_CACHE,
+        help="cache of validation_molecule.py (default: the committed %(default)s)",
+    )
+    ap.add_argument(
+        "--crystal-cache",
+        type=Path,
+        default=CRYSTAL_CACHE,
+        help="cache of validation_crystal.py (default: the committed %(default)s)",
+    )
+    ap.add_argument(
+        "--cv-json",
+        type=Path,
+        default=CV_JSON,
+        help="electrolyte_model_validation.py --json output (default: the committed "
+        "%(default)s; a missing file: recomputed, ~10 min)",
+    )
     ap.add_argument("--skip", nargs="*", default=[], choices=ORDER)
     a = ap.parse_args()
     extra = {
         "molecule": ["--cached-only"]
-        + (["--cache", str(a.molecule_cache)] if a.molecule_cache else []),
+        + (["--cache", str(a.molecule_cache)] if a.molecule_cache.exists() else []),
         "crystal": ["--cached-only"]
-        + (["--cache", str(a.crystal_cache)] if a.crystal_cache else []),
-        "electrolyte": ["--cv-json", str(a.cv_json)] if a.cv_json else [],
+        + (["--cache", str(a.crystal_cache)] if a.crystal_cache.exists() else []),
+        "electrolyte": ["--cv-json", str(a.cv_json)] if a.cv_json.exists() else [],
         "cell": [],
     }
     found = sorted(p.stem.removeprefix("validation_") for p in HERE.glob("validation_*.py"))
@@ -69,6 +113,8 @@ def main() -> None:
             "`.venv/bin/python benchmarks/validation_report.py` (see its `--help` for the caches",
             "of the long calculations). A row is *unchecked* when its reference could not be read",
             "in the cited source; such a row never passes.",
+            "",
+            *PROVENANCE,
             "",
             *sections,
         ]

@@ -49,7 +49,11 @@ class Row:
         return {True: "pass", False: "FAIL", None: "unchecked"}[self.passed]
 
     def tolerance_text(self) -> str:
-        return f"±{self.tolerance:.0%}" if self.relative else f"±{self.tolerance:g} {self.unit}"
+        """The tolerance as printed: a relative one in per cent with up to 3 significant
+        digits (0.005 -> "±0.5%", never rounded to "±0%"), an absolute one with its unit."""
+        if self.relative:
+            return f"±{100 * self.tolerance:.3g}%"
+        return f"±{self.tolerance:.6g} {self.unit}".rstrip()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
