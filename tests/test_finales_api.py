@@ -385,6 +385,7 @@ def test_catalogue_paths(fin, tenant_uuid):
     assert isinstance(listed, list)
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_finales_capability_files_load_with_cli(tmp_path: Path):
     db = f"sqlite:///{tmp_path / 'b.db'}"
     out = subprocess.run(
