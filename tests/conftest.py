@@ -37,6 +37,16 @@ REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def data_files(folder: Path, pattern: str, expected: int) -> list[Path]:
+    """The files of a test-data folder matching ``pattern`` (recursively), sorted; a loop over
+    them must not pass on a folder that lost files, so their number is checked first."""
+    files = sorted(folder.rglob(pattern))
+    assert len(files) == expected, (
+        f"{folder} has {len(files)} {pattern} files, the tests expect {expected}"
+    )
+    return files
+
+
 def _require_postgres() -> None:
     if not postgres_available():
         if IN_CI:
