@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | c
 TORCH  ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench clean install chromium mdbtools
+.PHONY: demo test test-fast lint bench clean install chromium mdbtools
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ demo: $(STAMP)
 test: $(STAMP) chromium mdbtools
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# the unit tier only (no broker, no PostgreSQL, no browser, no slow science): your own loop
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "unit and not slow" $(PYTEST_ARGS)
 
 # the dashboard's browser tests drive Debian's Chromium (never a downloaded browser)
 chromium:

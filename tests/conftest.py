@@ -37,6 +37,16 @@ REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def data_files(folder: Path, pattern: str, expected: int) -> list[Path]:
+    """The files of a test-data folder matching ``pattern`` (recursively), sorted; a loop over
+    them must not pass on a folder that lost files, so their number is checked first."""
+    files = sorted(folder.rglob(pattern))
+    assert len(files) == expected, (
+        f"{folder} has {len(files)} {pattern} files, the tests expect {expected}"
+    )
+    return files
+
+
 def _require_postgres() -> None:
     if not postgres_available():
         if IN_CI:
@@ -163,3 +173,48 @@ def cli_worker(
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
+
+
+# ----------------------------------------------------------------------------- test tiers
+#
+# Every test is in exactly one tier (docs/architecture.md, "Tests"):
+#   unit        no broker process, no database server, no browser: `make test-fast`
+#   integration a live broker (``live``, ``live_one``), a database (``db_url``,
+#               ``fresh_db_url``), or child processes (the CLI, workers, SiLA servers)
+#   browser     the dashboard in Chromium (``page``, ``browser``)
+# A module or a test may set its tier itself (``pytestmark = pytest.mark.integration``);
+# otherwise the fixtures it uses decide. Two flags go on top of the tier: ``postgres`` (runs
+# on the PostgreSQL server: a "postgresql" parameter, as ``db_url``/``fresh_db_url`` have) and
+# ``slow`` (long-running science, set by hand). `make test-fast` is ``-m "unit and not slow"``.
+
+TIERS = ("unit", "integration", "browser")
+BROWSER_FIXTURES = {"page", "browser"}
+INTEGRATION_FIXTURES = {"live", "live_one", "db_url", "fresh_db_url"}
+
+
+def tier_of(item: pytest.Item) -> str:
+    """The tier of a collected test: its own marker, else what its fixtures need."""
+    own = [t for t in TIERS if item.get_closest_marker(t) is not None]
+    if len(own) > 1:
+        raise pytest.UsageError(f"{item.nodeid} is marked with several tiers: {own}")
+    if own:
+        return own[0]
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if fixtures & BROWSER_FIXTURES:
+        return "browser"
+    if fixtures & INTEGRATION_FIXTURES:
+        return "integration"
+    return "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = tier_of(item)
+        if item.get_closest_marker(tier) is None:
+            item.add_marker(getattr(pytest.mark, tier))
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}
+        if any(isinstance(v, str) and v == "postgresql" for v in params.values()):
+            item.add_marker(pytest.mark.postgres)
+        if tier == "unit" and item.get_closest_marker("postgres") is not None:
+            raise pytest.UsageError(f"{item.nodeid} needs PostgreSQL: it cannot be a unit test")

@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import _live
 
+pytestmark = pytest.mark.integration  # a broker of its own (module fixture)
+
 BAD_IDS = ["not-a-uuid", str(uuid.uuid4()), "0" * 300]
 BAD_BODIES = [
     None,

@@ -252,6 +252,7 @@ def _params() -> dict:
     return cond_params()
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_lists_are_pages_in_sql(small) -> None:
     with small.client("alice") as c:
         planner = _planner(c)
@@ -299,6 +300,7 @@ def test_lists_are_pages_in_sql(small) -> None:
             assert r.status_code == 200 and len(r.json()) <= 1, path
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_body_size_is_bounded(small) -> None:
     big = {"quantity": "conductivity", "methods": ["two_electrode"], "pad": "x" * 300_000}
     with httpx.Client(base_url=small.url, headers=small.headers("alice"), timeout=30) as h:
@@ -317,6 +319,7 @@ def test_body_size_is_bounded(small) -> None:
         assert h.get("/api/v1/health").status_code == 200
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_large_files_stream_to_storage(small) -> None:
     from tests.test_broker_api import cond_result
 
@@ -371,6 +374,7 @@ def test_large_files_stream_to_storage(small) -> None:
         assert r.status_code == 422 and "files" in r.text
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_bad_values_are_422_with_the_path(small) -> None:
     from tests.test_broker_api import cond_result
 
@@ -429,6 +433,7 @@ def test_bad_values_are_422_with_the_path(small) -> None:
         assert h.get("/api/v1/health").status_code == 200
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_half_a_header_is_cut_off(small) -> None:
     host, port = small.url.removeprefix("http://").split(":")
     socks = []
@@ -454,6 +459,7 @@ def test_half_a_header_is_cut_off(small) -> None:
             time.sleep(0.5)
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_event_streams_are_capped(small) -> None:
     with contextlib.ExitStack() as stack:
         clients = {
@@ -511,6 +517,7 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_concurrent_failed_logins_do_not_take_gigabytes(small) -> None:
     """60 concurrent failed logins: Argon2's 64 MiB per hash is taken at most
     ``hash_concurrency`` times at once."""

@@ -19,6 +19,7 @@ def run(**kw):
     return summary, cycles
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_chen2020_1C_is_near_the_LG_M50s_5Ah_and_equals_pybamm():
     import pybamm
 
@@ -40,6 +41,7 @@ def test_chen2020_1C_is_near_the_LG_M50s_5Ah_and_equals_pybamm():
     assert s["traces"]["first"]["voltage"][-1] == pytest.approx(2.5, abs=1e-3)
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_capacity_falls_with_c_rate_and_with_lower_temperature():
     caps = {}
     for rate in (0.5, 1, 1.5, 2):
@@ -62,6 +64,7 @@ def test_capacity_falls_with_c_rate_and_with_lower_temperature():
     assert cell.cache_stats()["hits"] == hits + 1
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_sei_growth_makes_retention_fall_every_cycle():
     steps = [
         "Discharge at 1C until 2.5 V",
@@ -92,6 +95,7 @@ def test_sei_growth_makes_retention_fall_every_cycle():
     assert s0["capacity_retention"][-1] > ret[2]
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_conductivity_override_rescales_the_electrolyte():
     import pybamm
 
@@ -133,6 +137,7 @@ def test_bad_paths():
         cell.CyclingParameters(temperature=500)
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_dask_local_cluster_gives_the_in_process_results():
     jobs = [
         cell.CyclingParameters(

@@ -102,6 +102,7 @@ def test_operator_workflow(fresh_db_url, tmp_path):
         assert r.status_code == 200 and r.json()["owner"] == "alice"
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_serve_refuses_an_unmigrated_postgres_and_missing_files(tmp_path):
     missing = bigmap(
         "capability",
@@ -119,6 +120,7 @@ def test_serve_refuses_an_unmigrated_postgres_and_missing_files(tmp_path):
     assert out.returncode == 2
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_worker_refuses_unknown_tenant_and_missing_token(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "bigmap.cli", "worker", "no.such.module", "--token", "x"],

@@ -38,6 +38,7 @@ def run(quantity, method, **params):
     return tenant.run_local(quantity, method, params)
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_library_reproduces_the_published_structures():
     assert set(LIBRARY) == set(EXPECTED)
     for name, (formula, sg, n) in EXPECTED.items():
@@ -57,6 +58,7 @@ def test_library_reproduces_the_published_structures():
         assert builtin(lith).composition[ion] > builtin(delith).composition[ion]
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_relaxed_structure_of_lif():
     out, ctx = run("relaxed_structure", "chgnet", structure="LiF", fmax=0.05)
     (r,) = out["structures"]
@@ -75,6 +77,7 @@ def test_relaxed_structure_of_lif():
     assert out["method_limits"] == []
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_graphite_c_with_d3_within_3_percent():
     """Graphite's layers are bound by dispersion: CHGNet alone overshoots c (7.69 Å measured
     here), CHGNet + D3(BJ) lands within 3 % of 6.711 Å (Trucano & Chen 1975)."""
@@ -90,6 +93,7 @@ def test_graphite_c_with_d3_within_3_percent():
     assert any("without dispersion" in m["note"] for m in bare["method_limits"])
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_intercalation_voltage_of_licoo2():
     out, ctx = run(
         "intercalation_voltage", "chgnet", lithiated="LiCoO2", delithiated="CoO2", fmax=0.1
@@ -129,6 +133,7 @@ def test_sevennet_cross_check_widens_the_uncertainty():
     assert {f[0] for f in ctx.files} == {"lithiated.cif", "delithiated.cif", "li_metal.cif"}
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_vacancy_hop_in_lithium_metal():
     out, ctx = run(
         "migration_barrier",
@@ -155,6 +160,7 @@ def test_vacancy_hop_in_lithium_metal():
     assert "too low" in limit["note"] and "npj Comput. Mater. 11 (2025) 9" in limit["source"]
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_work_of_adhesion_li_on_lif():
     out, ctx = run(
         "interface_adhesion",
@@ -214,8 +220,14 @@ def test_work_of_adhesion_li_on_lif():
             {"lithiated": "LiFePO4", "delithiated": "FePO4", "cross_check": "mace"},
             "cross_check",
         ),
-        ("migration_barrier", "chgnet_neb", {"structure": "LiF", "hop": [1, 0]}, "not a Li site"),
-        (
+        pytest.param(  # builds the supercell with CHGNet loaded: seconds
+            "migration_barrier",
+            "chgnet_neb",
+            {"structure": "LiF", "hop": [1, 0]},
+            "not a Li site",
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(  # searches the interfaces: seconds
             "interface_adhesion",
             "chgnet",
             {
@@ -226,6 +238,7 @@ def test_work_of_adhesion_li_on_lif():
                 "max_area": 20,
             },
             "no lattice match",
+            marks=pytest.mark.slow,
         ),
     ],
 )
@@ -276,6 +289,7 @@ def test_plan_respects_the_memory_limit():
         throughput.plan(big, memory_limit_gb=1.2, cores=2, force="process_per_core", items=items)
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_strategies_agree():
     cells = [builtin("LiF"), builtin("Li"), builtin("Li2O")]
     one = throughput.run_many(cells, throughput.plan(cells, force="one_by_one"))

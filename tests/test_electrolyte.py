@@ -41,6 +41,7 @@ def test_fits_equal_pybamms_functions():
             )
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_landesfeind_conductivity_peaks_near_1M_and_rises_with_T():
     ks = {}
     for m in np.arange(0.2, 1.91, 0.1):
@@ -62,6 +63,7 @@ def test_landesfeind_conductivity_peaks_near_1M_and_rises_with_T():
         prev = out["conductivity"]["values"][0]
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_diffusivity_and_transference_number():
     out, _ = el.tenant.run_local(
         "diffusivity", "transport_model", {"formulation": ec_emc_37(1.0), "temperature": 298.15}
@@ -96,6 +98,7 @@ def heldout():
     return gp, test
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_gp_reproduces_heldout_measurements_within_its_uncertainty(heldout):
     gp, test = heldout
     lo, hi = gp.interval(test["r"], test["c"], test["T"], 0.95)
@@ -107,6 +110,7 @@ def test_gp_reproduces_heldout_measurements_within_its_uncertainty(heldout):
     assert np.sqrt(np.mean(((med - y) / y) ** 2)) < 0.2
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_gp_rises_with_temperature_and_peaks_near_1_molal(heldout):
     gp, _ = heldout
     T = np.arange(243.15, 333.16, 10)

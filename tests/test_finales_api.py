@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import FINALES, FINALES_CAPABILITIES
+from tests.conftest import FINALES, FINALES_CAPABILITIES, data_files
 
 EXAMPLES = FINALES / "examples"
 VALID = {
@@ -147,7 +147,7 @@ def test_login_refused_with_wrong_password(live):
 
 
 def test_every_example_request_is_accepted(fin, tenant_uuid):
-    for path in sorted((EXAMPLES / "requests").rglob("*.json")):
+    for path in data_files(EXAMPLES / "requests", "*.json", 10):
         body = json.loads(path.read_text())
         body["tenant_uuid"] = tenant_uuid
         r = fin.post("/requests/", body)
@@ -164,7 +164,7 @@ def test_every_example_request_is_accepted(fin, tenant_uuid):
 
 def test_example_results_valid_accepted_invalid_422(fin, tenant_uuid):
     accepted, refused = set(), set()
-    for path in sorted((EXAMPLES / "results").rglob("*.json")):
+    for path in data_files(EXAMPLES / "results", "*.json", 9):
         name = f"{path.parent.name}/{path.stem}"
         result = json.loads(path.read_text())
         method = result["method"][0]
@@ -385,6 +385,7 @@ def test_catalogue_paths(fin, tenant_uuid):
     assert isinstance(listed, list)
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_finales_capability_files_load_with_cli(tmp_path: Path):
     db = f"sqlite:///{tmp_path / 'b.db'}"
     out = subprocess.run(

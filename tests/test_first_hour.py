@@ -380,6 +380,7 @@ def test_tenant_new_scaffold_passes_its_test_and_answers_a_request(live_one, tmp
 # ------------------------------------------------------------------ errors and the database
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_db_takes_a_plain_path_and_errors_are_one_line(tmp_path):
     path = tmp_path / "plain.sqlite"
     out = bigmap("db", "upgrade", "--db", str(path))
@@ -396,6 +397,7 @@ def test_db_takes_a_plain_path_and_errors_are_one_line(tmp_path):
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_unreachable_broker_is_one_line(tmp_path):
     env_live = type("L", (), {"url": "http://127.0.0.1:9", "tokens": {"alice": "x"}})()
     out = bigmap("campaign", "list", live=env_live, timeout=120)
@@ -415,6 +417,7 @@ def test_nothing_points_outside_the_repository():
         assert "../shared" not in text and "/work/shared" not in text, path
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_generated_references_are_current():
     out = subprocess.run(
         [sys.executable, "-m", "bigmap.docgen", "--check"], capture_output=True, text=True
@@ -431,6 +434,7 @@ def test_readme_links_the_docs_and_they_exist():
         assert f"docs/{doc}.md" in text and (REPO / f"docs/{doc}.md").exists()
 
 
+@pytest.mark.integration  # child processes / a server of its own
 @pytest.mark.slow
 def test_demo_announces_itself_keeps_its_database_and_its_broker(tmp_path):
     db = tmp_path / "demo.db"

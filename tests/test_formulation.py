@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from bigmap.schemas import formulation as fm
-from tests.conftest import FINALES
+from tests.conftest import FINALES, data_files
 
 EXAMPLES = FINALES / "examples"
 
 
 def test_identities_match_the_finales_examples():
     seen = {}
-    for path in EXAMPLES.rglob("*.json"):
+    for path in data_files(EXAMPLES, "*.json", 32):
         text = path.read_text()
         for key, entry in fm.HTE_CHEMICALS.items():
             if entry["InChIKey"] in text:

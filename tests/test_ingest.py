@@ -171,6 +171,7 @@ def test_generic_csv_with_units_in_the_header(tmp_path):
     assert df["discharge_capacity_Ah"].max() == pytest.approx(0.05)
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_parquet_round_trip_and_cli(tmp_path, maccor):
     out = ingest(MACCOR, tmp_path / "m.parquet")
     back = read_parquet(out)
@@ -301,6 +302,7 @@ def test_not_a_cycler_file(tmp_path):
     _expect(MACCOR, "Arbin", fmt="arbin")
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_cli_reports_a_bad_file(tmp_path):
     p = tmp_path / "m.txt"
     shutil.copy(MACCOR, p)

@@ -266,6 +266,7 @@ def test_life_model_missing_fails_clearly(monkeypatch, tmp_path):
 # ----------------------------------------------------------------------------- without a broker
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_instrument_states_and_commands():
     st = EmulatedElectrolyteStation(config=StationConfig(seed=3))
     assert st.state is InstrumentState.offline
@@ -328,6 +329,7 @@ def test_failures_are_reported_with_their_reason():
 # ----------------------------------------------------------------------------- the engine
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_the_engine_runs_a_whole_cycler_test():
     """``cell.simulate_cycling`` with what the cycler needs: formation then cycling as one run
     from an empty cell, a step PyBaMM skips, an output period, a capacity termination."""

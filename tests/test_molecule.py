@@ -103,6 +103,7 @@ CARBONATES = {
 }
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 @pytest.mark.parametrize("method", ["GFN2-xTB", "IPEA1-xTB"])
 @pytest.mark.parametrize("name", list(CARBONATES))
 def test_adiabatic_is_never_less_favourable_than_vertical(name, method):

@@ -193,7 +193,11 @@ BAD = [
     ("name: x\nbudget: {}", "$.budget", "at least one"),
     ("name: x\nbudget: {requests: 0}", "$.budget.requests", "greater than or equal to 1"),
     ("name: x\nstopping: {target: {w: 1}}", "$.stopping.target.w", "not an objective"),
-    ("name: x\nstrategy: {name: annealing}", "$.strategy.name", "one of random"),
+    (
+        "name: x\nstrategy: {name: annealing}",
+        "$.strategy.name",
+        "one of botorch, grid, random, sobol",
+    ),
     ("name: x\nstrategy: {acquisition: qlognehvi}", "$.strategy.acquisition", "two objectives"),
     (
         "name: x\ntiers: [{name: a, capability: q/zz, threshold: 1}, {name: b, capability: q/m}]",

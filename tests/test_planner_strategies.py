@@ -74,6 +74,7 @@ def test_baselines_are_feasible_and_resumable() -> None:
     assert a == b and h1.sobol_used == h2.sobol_used
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_botorch_finds_the_global_maximum_and_beats_random() -> None:
     bo = run_local(spec(strategy={"name": "botorch", "n_init": 4}), bumps)
     rnd = [
@@ -87,6 +88,7 @@ def test_botorch_finds_the_global_maximum_and_beats_random() -> None:
     assert [t["value"] for t in s["best_so_far"]] == sorted(t["value"] for t in s["best_so_far"])
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_minimize_with_an_outcome_constraint() -> None:
     # minimise x1 + x2 subject to the measured r2 = (x1-1)^2 + (x2-1)^2 <= 1:
     # the optimum is on the circle at x1 = x2 = 1 - 1/sqrt(2), value 2 - sqrt(2) = 0.586
@@ -108,6 +110,7 @@ def test_minimize_with_an_outcome_constraint() -> None:
     assert all(o.y["r2"] <= 1.0 or o.key != best.key for o in run.history.observations)
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_multi_objective_pareto_front() -> None:
     s = spec(
         objectives=[{"name": "u"}, {"name": "v"}],
@@ -129,6 +132,7 @@ def test_multi_objective_pareto_front() -> None:
     assert np.mean(model_x2) < 0.35  # qLogNEHVI pushes towards the true front, x2 = 0
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_an_outlier_is_left_out_of_the_model() -> None:
     s = spec(budget={"requests": 16}, strategy={"n_init": 6})
     calls = {"n": 0}
@@ -145,6 +149,7 @@ def test_an_outlier_is_left_out_of_the_model() -> None:
     assert bad in run.summary()["outliers"]
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_multi_fidelity_uses_the_cheap_model_and_reports_the_measurement() -> None:
     s = spec(
         measurements=[
@@ -175,6 +180,7 @@ def test_multi_fidelity_uses_the_cheap_model_and_reports_the_measurement() -> No
     assert run.best.y["y"] > np.mean(rnd)
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_pool_of_candidates() -> None:
     rng = np.random.default_rng(5)
     pool = [{"x1": float(a), "x2": float(b)} for a, b in rng.random((300, 2))]
@@ -193,6 +199,7 @@ def test_pool_of_candidates() -> None:
     assert run.best.y["y"] >= rnd.best.y["y"]
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_failed_requests_do_not_stall_and_are_avoided() -> None:
     s = spec(budget={"requests": 14}, strategy={"n_init": 4})
 
@@ -295,6 +302,7 @@ def test_stopping_rules() -> None:
     assert "no improvement" in run.reason and len(run.history.observations) < 20
 
 
+@pytest.mark.slow  # science: seconds to minutes (left out of make test-fast)
 def test_categorical_and_integer_variables() -> None:
     s = spec(
         variables=[

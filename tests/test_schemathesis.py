@@ -21,6 +21,8 @@ from schemathesis.specs.openapi.checks import status_code_conformance
 from bigmap.embedded import LocalBroker, temporary_postgres_database
 from tests.conftest import IN_CI
 
+pytestmark = pytest.mark.integration  # brokers of its own on SQLite and PostgreSQL
+
 BACKENDS = ["sqlite", "postgresql"] if IN_CI else ["sqlite"]
 USERS = {"admin": "admin", "alice": "tenant", "olga": "observer"}
 EXAMPLES = 3  # per operation and user: ~130 operations x 3 users stay within minutes

@@ -213,6 +213,7 @@ def test_mapping_errors_name_the_field(tmp_path: Path) -> None:
         load_mapping(path)
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_mapping_checked_against_the_device(tmp_path: Path, meter: Device) -> None:
     doc = yaml.safe_load(yaml.safe_dump(METER_MAPPING))
     doc["capabilities"][0]["command"] = "ConductivityMeter.MeasureConductivty"
@@ -240,6 +241,7 @@ def test_mapping_checked_against_the_device(tmp_path: Path, meter: Device) -> No
         build_sila_tenant(load_mapping(mapping_file(tmp_path, doc, meter)))
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_cli_refuses_a_bad_mapping_naming_the_field(tmp_path: Path, meter: Device) -> None:
     doc = yaml.safe_load(yaml.safe_dump(METER_MAPPING))
     doc["capabilities"][0]["result"]["conductivity"]["unit"] = "K"
@@ -255,6 +257,7 @@ def test_cli_refuses_a_bad_mapping_naming_the_field(tmp_path: Path, meter: Devic
     assert "$.capabilities[0].result.conductivity.unit" in out.stderr + out.stdout
 
 
+@pytest.mark.integration  # child processes / a server of its own
 def test_discover_prints_features_and_a_valid_skeleton(tmp_path: Path, meter: Device) -> None:
     out = tmp_path / "skeleton.yaml"
     r = subprocess.run(

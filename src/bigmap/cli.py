@@ -439,10 +439,19 @@ def worker(
         str | None,
         typer.Argument(
             help="a built-in tenant (electrolyte-model, cell-sim, molecule-sim, crystal-sim, "
-            "virtual-lab), an installed one, a file (my_tenant.py), or a module "
-            "(my_package.my_tenant[:attribute], also from the current folder)"
+            "virtual-lab), an installed one (bigmap.tenants entry points: see --list), a file "
+            "(my_tenant.py), or a module (my_package.my_tenant[:attribute], also from the "
+            "current folder)"
         ),
     ] = None,
+    list_: Annotated[
+        bool,
+        typer.Option(
+            "--list",
+            help="list the installed plug-ins (tenants, readers, strategies): name, module "
+            "and the distribution they come from; then exit",
+        ),
+    ] = False,
     sila: Annotated[
         Path | None,
         typer.Option(
@@ -472,6 +481,9 @@ def worker(
     from bigmap.tenants import load_tenant
 
     quiet_http_logs(log_level)
+    if list_:
+        _list_plugins()
+        return
     if (tenant is None) == (sila is None):
         _fail("give a TENANT or --sila MAPPING.yaml (one of them)", 2)
     if sila is not None:
@@ -509,6 +521,21 @@ def worker(
         if device is not None:
             device.stop()  # closes the gRPC channel and its subscriptions
     console.print(f"{t.name}: {done} job(s) done")
+
+
+def _list_plugins() -> None:
+    """The entry points of bigmap's plug-in groups, read without importing them."""
+    from bigmap import plugins
+
+    table = Table("group", "name", "module", "from", title="installed plug-ins")
+    for group in plugins.GROUPS:
+        try:
+            found = plugins.plugins(group)
+        except plugins.PluginError as exc:
+            _fail(str(exc), 1)
+        for p in found:
+            table.add_row(group, p.name, p.value, f"{p.distribution} {p.version} ({p.location})")
+    console.print(table)
 
 
 # ----------------------------------------------------------------------------- ingest (issue 5)

@@ -6,15 +6,15 @@ reads (galvani for BioLogic, pyarrow for Parquet, impedance.py for EIS); it neve
 client, the server or the store.
 """
 
-from bigmap.analysis.readers import FORMATS, detect_format, ingest, read_cycler_file
+from bigmap.analysis.readers import detect_format, formats, ingest, read_cycler_file
 from bigmap.analysis.table import COLUMNS, UNITS, IngestError, read_parquet, write_parquet
 
 __all__ = [
     "COLUMNS",
-    "FORMATS",
     "UNITS",
     "IngestError",
     "detect_format",
+    "formats",
     "ingest",
     "read_cycler_file",
     "read_parquet",

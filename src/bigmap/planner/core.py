@@ -1,7 +1,8 @@
 """The planner's decisions, apart from any broker: what it has seen (``History``), what it
 proposes next (``Planner.propose``) and which measurement each candidate gets.
 
-Strategies (``spec.strategy.name``):
+Strategies (``spec.strategy.name``, the ``bigmap.strategies`` entry points of
+``planner/strategies.py``; an installed package may add its own):
 
 - ``random``: uniform over the feasible space (or the pool);
 - ``sobol``: a scrambled Sobol sequence (I. M. Sobol', USSR Comput. Math. Math. Phys. 7
@@ -36,6 +37,7 @@ import numpy as np
 from bigmap.planner.models import OutputModel, fit_output, predict, variance_reduction
 from bigmap.planner.space import Space
 from bigmap.planner.spec import CampaignSpec, Measurement, OutcomeConstraint
+from bigmap.planner.strategies import strategy
 
 FEASIBLE = "_answered"  # the model of where requests succeed
 
@@ -206,6 +208,7 @@ class Planner:
         self.target: dict[str, Measurement] = {o: ms[-1] for o, ms in self.measures.items()}
         self.fid_of = {m.capability: m.fidelity for m in spec.measurements}
         self.cost_of = {m.capability: m.cost for m in spec.measurements}
+        self.strategy = strategy(spec.strategy.name)
         free = self.space._n_free()
         self.n_init = spec.strategy.n_init or min(max(free + 1, 3), 10)
         if spec.strategy.name == "grid":
@@ -323,15 +326,11 @@ class Planner:
         rng = np.random.default_rng(self.seed(step))
         if n <= 0:
             return Proposal([], name)
-        if name == "random":
-            xs = self._random(h, n, rng)
-            prop = Proposal([], "random")
-        elif name == "sobol":
-            xs = self._sobol(h, n)
-            prop = Proposal([], "sobol")
-        elif name == "grid":
-            xs = self._grid_next(h, n)
-            prop = Proposal([], "grid")
+        chosen = self.strategy
+        if not chosen.model:
+            assert chosen.propose is not None
+            xs = [dict(x) for x in chosen.propose(self, h, n, rng)][:n]
+            prop = Proposal([], name)
         else:
             have = len(self.observed(self.objectives[0].name, h))
             if len(h.proposed) < self.n_init:

@@ -48,6 +48,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from bigmap.schemas.validation import json_path
 
@@ -275,7 +276,11 @@ class Stopping(_Model):
 
 
 class StrategySpec(_Model):
-    name: Literal["random", "sobol", "grid", "botorch"] = "botorch"
+    name: str = Field(
+        default="botorch",
+        description="the strategy: random, sobol, grid, botorch (bigmap's own) or another "
+        "of the installed `bigmap.strategies` entry points",
+    )
     n_init: int | None = Field(
         default=None, ge=1, description="space-filling (Sobol) proposals before the model"
     )
@@ -299,6 +304,20 @@ class StrategySpec(_Model):
     @classmethod
     def _alias(cls, v: Any) -> Any:
         return {"bo": "botorch", "gp": "botorch", "bayesian": "botorch"}.get(v, v)
+
+    @field_validator("name")
+    @classmethod
+    def _installed(cls, v: str) -> str:
+        from bigmap.planner.strategies import names
+
+        known = names()
+        if v not in known:
+            raise PydanticCustomError(
+                "strategy",
+                "{name!r} is not one of {known} (the installed bigmap.strategies)",
+                {"name": v, "known": ", ".join(known)},
+            )
+        return v
 
 
 class Pool(_Model):
@@ -587,6 +606,10 @@ def parse_spec(data: Any, source: str = "") -> CampaignSpec:
                 msg = f"{e['input']!r} is not one of {', '.join(expected)}" + _did_you_mean(
                     e["input"], expected
                 )
+            elif e["type"] == "strategy" and isinstance(e.get("input"), str):
+                from bigmap.planner.strategies import names
+
+                msg += _did_you_mean(e["input"], names())
             elif e["type"] == "union_tag_invalid":
                 msg = (
                     f"unknown type {e.get('input', {}).get('type')!r}"

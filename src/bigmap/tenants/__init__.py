@@ -1,4 +1,5 @@
-"""Built-in capability providers, one module per domain. ``bigmap worker NAME`` runs one."""
+"""Built-in capability providers, one module per domain. ``bigmap worker NAME`` runs one:
+a tenant of the ``bigmap.tenants`` entry points (``bigmap.plugins``), a file or a module."""
 
 from __future__ import annotations
 
@@ -10,27 +11,20 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from bigmap.plugins import TENANTS, PluginError, find, plugins
+
 if TYPE_CHECKING:
     from bigmap.client.runtime import Tenant
 
-# name -> "module:attribute" of a bigmap.client.Tenant
-BUILTIN: dict[str, str] = {
-    "electrolyte-model": "bigmap.tenants.electrolyte:tenant",
-    "cell-sim": "bigmap.tenants.cell:tenant",
-    "molecule-sim": "bigmap.tenants.molecule:tenant",
-    "crystal-sim": "bigmap.tenants.crystal:tenant",
-    "virtual-lab": "bigmap.tenants.lab:tenant",
-}
-
-
-ENTRY_POINTS = "bigmap.tenants"
+# Tenants are the ``bigmap.tenants`` entry points (name -> "module:attribute" of a
+# bigmap.client.Tenant): bigmap's built-ins (electrolyte-model, cell-sim, molecule-sim,
+# crystal-sim, virtual-lab) are declared in its pyproject.toml, an installed package's in its own.
+ENTRY_POINTS = TENANTS
 
 
 def _installed() -> dict[str, str]:
-    """Tenants of installed packages: the ``bigmap.tenants`` entry points (name -> target)."""
-    from importlib.metadata import entry_points
-
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINTS)}
+    """Tenants of installed distributions, bigmap's own first: name -> target."""
+    return {p.name: p.value for p in plugins(ENTRY_POINTS)}
 
 
 def _import_file(path: Path) -> ModuleType:
@@ -67,7 +61,7 @@ def _import(module_name: str, name: str) -> ModuleType:
                 sys.path.insert(0, os.getcwd())
                 importlib.invalidate_caches()
                 continue
-            known = ", ".join(sorted({*BUILTIN, *_installed()}))
+            known = ", ".join(_installed())
             raise ValueError(
                 f"no tenant {name!r}: not a built-in or installed tenant ({known}), nor a .py "
                 f"file, nor a module in this folder or on PYTHONPATH ({exc})"
@@ -82,7 +76,11 @@ def load_tenant(name: str) -> Tenant:
     ``tenant``, or the module's only ``Tenant``."""
     from bigmap.client.runtime import Tenant
 
-    target = BUILTIN.get(name) or _installed().get(name) or name
+    try:
+        plugin = find(ENTRY_POINTS, name)
+    except PluginError as exc:
+        raise ValueError(str(exc)) from None
+    target = plugin.value if plugin is not None else name
     module_name, _, attr = target.partition(":")
     path = Path(module_name)
     if module_name.endswith(".py") or (path.exists() and ("/" in module_name or path.is_dir())):

@@ -10,7 +10,10 @@ that reads each and the real files it is tested on.
     df = read_cycler_file("cell.ndax")          # detected by content
     df.attrs["source"]                          # file, sha256, format, reader and its version
 
-A new format joins with ``register(Reader(...))`` (see ``registry``); detection needs no edit.
+The readers are the ``bigmap.readers`` entry points: bigmap's families are declared in its
+pyproject.toml (``arbin = "bigmap.analysis.readers.arbin:READERS"``), and an installed package
+adds a format by declaring its own (see ``registry``); ``register(Reader(...))`` adds one for
+this process. Detection needs no edit.
 Every reader raises ``IngestError`` naming the file and the row (line or record) for a file it
 cannot read.
 """
@@ -25,13 +28,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from bigmap.analysis.readers import arbin, bdf, biologic, gamry, generic, maccor, neware, vendors
+from bigmap.analysis.readers import arbin
 from bigmap.analysis.readers.bdf import write_bdf
 from bigmap.analysis.readers.common import _arrow_block, _durations, _durations_arrow
 from bigmap.analysis.readers.registry import (
     Reader,
     Sample,
     detect,
+    load_plugins,
     reader,
     readers,
     register,
@@ -39,24 +43,9 @@ from bigmap.analysis.readers.registry import (
 )
 from bigmap.analysis.table import IngestError, file_sha256, write_parquet
 
-BUILTIN: tuple[Reader, ...] = (
-    *arbin.READERS,
-    *biologic.READERS,
-    *maccor.READERS,
-    *neware.READERS,
-    *gamry.READERS,
-    *vendors.READERS,
-    *bdf.READERS,
-    *generic.READERS,
-)
-for _r in BUILTIN:
-    register(_r, replace=True)
-
-#: the built-in formats (``formats()`` includes readers registered later)
-FORMATS: tuple[str, ...] = tuple(r.name for r in BUILTIN)
-
 
 def formats() -> tuple[str, ...]:
+    """The names of the registered readers (built-in, installed and registered here)."""
     return tuple(r.name for r in readers())
 
 
@@ -127,8 +116,6 @@ def ingest(path: str | Path, out: str | Path | None = None, format: str | None =
 
 
 __all__ = [
-    "BUILTIN",
-    "FORMATS",
     "IngestError",
     "Reader",
     "Sample",
@@ -140,6 +127,7 @@ __all__ = [
     "formats",
     "ingest",
     "library_version",
+    "load_plugins",
     "read_cycler_file",
     "reader",
     "readers",

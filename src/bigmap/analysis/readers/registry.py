@@ -7,7 +7,11 @@ format, and a ``read`` that returns the normalised table. Detection asks every r
 reader in order of ``priority`` (lowest first) and takes the first that says yes; the
 extension is only a hint that some sniffs use to break ties, never the decision alone.
 
-A new format joins with ``register(Reader(...))``; nothing in the detection changes.
+The registered readers are the ``bigmap.readers`` entry points (``bigmap.plugins``), loaded
+on first use: bigmap's own families (declared in its pyproject.toml) and those of installed
+packages (an entry point's value is a ``Reader`` or a sequence of them). A package adds a
+format by declaring one; ``register(Reader(...))`` adds one for this process. Nothing in the
+detection changes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from bigmap import plugins
 from bigmap.analysis.table import IngestError
 
 SAMPLE_BYTES = 1 << 17
@@ -110,10 +115,47 @@ class Reader:
 
 
 _REGISTRY: dict[str, Reader] = {}
+#: reader name -> the entry point it came from (``bigmap.plugins.Plugin``)
+ORIGIN: dict[str, plugins.Plugin] = {}
+_loaded: list[bool] = []
+
+
+def load_plugins(*, refresh: bool = False) -> list[Reader]:
+    """Register the readers of the ``bigmap.readers`` entry points (once, or again with
+    ``refresh``: a distribution installed since). bigmap's own come first and a plug-in may
+    not take a name already registered; a plug-in that cannot be used raises
+    ``PluginError`` naming it and its distribution."""
+    if _loaded and not refresh:
+        return []
+    _loaded[:] = [True]
+    added = []
+    for p in plugins.plugins(plugins.READERS):
+        obj = p.load()
+        found = obj if isinstance(obj, (list, tuple)) else (obj,)
+        for r in found:
+            if not isinstance(r, Reader):
+                raise plugins.PluginError(
+                    f"{p.group} entry point {p.name!r} of {p.distribution} gives a "
+                    f"{type(r).__name__}, not a bigmap.analysis.readers.Reader"
+                )
+            known = ORIGIN.get(r.name)
+            if known is not None and known.distribution == p.distribution:
+                continue  # loaded before (refresh)
+            if r.name in _REGISTRY:
+                where = f"{known.distribution}'s {known.name!r}" if known else "register()"
+                raise plugins.PluginError(
+                    f"{p.group} entry point {p.name!r} of {p.distribution}: a reader named "
+                    f"{r.name!r} is already registered (by {where})"
+                )
+            _REGISTRY[r.name] = r
+            ORIGIN[r.name] = p
+            added.append(r)
+    return added
 
 
 def register(reader: Reader, *, replace: bool = False) -> Reader:
     """Add a reader (a new format) to the registry; detection asks it from now on."""
+    load_plugins()
     if reader.name in _REGISTRY and not replace:
         raise ValueError(f"a reader named {reader.name!r} is already registered")
     _REGISTRY[reader.name] = reader
@@ -122,14 +164,17 @@ def register(reader: Reader, *, replace: bool = False) -> Reader:
 
 def unregister(name: str) -> None:
     _REGISTRY.pop(name, None)
+    ORIGIN.pop(name, None)
 
 
 def readers() -> list[Reader]:
     """The registered readers in the order detection asks them."""
+    load_plugins()
     return sorted(_REGISTRY.values(), key=lambda r: (r.priority, r.name))
 
 
 def reader(name: str, path: Path | str = "") -> Reader:
+    load_plugins()
     try:
         return _REGISTRY[name]
     except KeyError:
