@@ -805,6 +805,14 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=BATCH)
     ap.add_argument("--timing", action="store_true", help="seconds per proposal only")
     ap.add_argument("--no-cache", action="store_true")
+    ap.add_argument(
+        "--report", action="store_true", help="summarise the cached runs only (run nothing)"
+    )
+    ap.add_argument(
+        "--planner-key",
+        default=None,
+        help="with --report: the planner code key of the cached runs (default: the current code)",
+    )
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -826,44 +834,59 @@ def main() -> int:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     skey = hashlib.sha256(json.dumps(strategy, sort_keys=True).encode()).hexdigest()[:6]
     keys = {
-        "bigmap": f"{_planner_code_key()}-{skey}-b{args.batch}-v{LANDSCAPE_VERSION}",
+        "bigmap": f"{args.planner_key or _planner_code_key()}-{skey}-b{args.batch}-v{LANDSCAPE_VERSION}",
         "baybe": f"{_baybe_key()}-b{args.batch}-v{LANDSCAPE_VERSION}",
         "random": f"v{LANDSCAPE_VERSION}",
     }
     t_all = time.perf_counter()
     results: dict[str, Any] = {}
     land_runs: dict[str, tuple[Landscape, dict[str, list[dict[str, Any]]]]] = {}
-    for lname in names:
-        land = (SUITE.get(lname) or HELDOUT[lname])()
-        _log(f"{lname}: {land.label}; budget {land.budget}, batch {args.batch}, seeds {seeds}")
-        runs: dict[str, list[dict[str, Any]]] = {o: [] for o in opts}
-        for seed in seeds:
+    lands = {n: (SUITE.get(n) or HELDOUT[n])() for n in names}
+    for lname, land in lands.items():
+        _log(f"{lname}: {land.label}; budget {land.budget}, batch {args.batch}")
+    runs_by: dict[str, dict[str, dict[int, dict[str, Any]]]] = {
+        n: {o: {} for o in opts} for n in names
+    }
+    # seeds outermost: a run that is cut off has the same seeds on every landscape
+    for seed in seeds:
+        for lname, land in lands.items():
             for opt in opts:
                 fns = {
                     "random": lambda s=seed, la=land: run_random(la, s),
                     "bigmap": lambda s=seed, la=land: run_bigmap(la, s, strategy, args.batch),
                     "baybe": lambda s=seed, la=land: run_baybe(la, s, args.batch),
                 }
-                key = keys[opt]
-                r = cached_run(land, opt, seed, key, fns[opt], store=not args.no_cache)
-                runs[opt].append(r)
+                path = CACHE / lname / f"{opt}-{keys[opt]}" / f"seed{seed}.json"
+                if args.report:
+                    if path.exists():
+                        runs_by[lname][opt][seed] = json.loads(path.read_text())
+                    continue
+                r = cached_run(land, opt, seed, keys[opt], fns[opt], store=not args.no_cache)
+                runs_by[lname][opt][seed] = r
                 _log(
                     f"  {lname} {opt:6s} seed {seed}: first hit "
-                    f"{first_hit(r['evals'], land.budget):.0f}, best {max(e['y'] for e in r['evals']):.4g}, "
-                    f"{r.get('seconds', 0):.1f} s"
+                    f"{first_hit(r['evals'], land.budget):.0f}, best "
+                    f"{max(e['y'] for e in r['evals']):.4g}, {r.get('seconds', 0):.1f} s"
                 )
+    for lname, land in lands.items():
+        # the seeds every optimiser has finished (paired comparisons only)
+        done = sorted(set.intersection(*(set(runs_by[lname][o]) for o in opts)))
+        if not done:
+            continue
+        runs = {o: [runs_by[lname][o][k] for k in done] for o in opts}
         results[lname] = {
             "label": land.label,
             "budget": land.budget,
+            "seeds": done,
             "expected_random": land.expected_random(),
             "optimisers": {o: summarise(land, rr) for o, rr in runs.items()},
         }
         land_runs[lname] = (land, runs)
-        _log("\n" + table({lname: results[lname]}))
     title = "held-out set" if args.heldout else "suite"
     summary = overall(land_runs)
     _log(
-        f"\n{title}, seeds {seeds[0]}-{seeds[-1]}, batch {args.batch}:\n{table(results)}\n{summary}"
+        f"\n{title}, batch {args.batch} (seeds per landscape: "
+        f"{ {k: len(v['seeds']) for k, v in results.items()} }):\n{table(results)}\n{summary}"
     )
     _log(f"total {time.perf_counter() - t_all:.0f} s")
     stem = "planner_acceleration_heldout" if args.heldout else "planner_acceleration"
