@@ -720,12 +720,13 @@ def timing(repeats: int = 3, n_obs: int = 20) -> list[dict[str, Any]]:
                 t0 = time.perf_counter()
                 planner.propose(h, batch, 100 + k)
                 tb.append(time.perf_counter() - t0)
-            camp, _ = baybe_campaign(land)
             df = pd.DataFrame(xs)
             df["y"] = ys
-            camp.add_measurements(df)
             tz = []
             for _ in range(repeats):
+                # a fresh campaign each time: BayBE caches a recommendation until new data
+                camp, _ = baybe_campaign(land)
+                camp.add_measurements(df)
                 t0 = time.perf_counter()
                 camp.recommend(batch_size=batch)
                 tz.append(time.perf_counter() - t0)
