@@ -322,3 +322,51 @@ def test_categorical_and_integer_variables() -> None:
     xs = [o.x for o in run.history.observations]
     assert all(isinstance(x["k"], int) and x["solvent"] in shift for x in xs)
     assert run.best.x["solvent"] == "PC" and abs(run.best.x["k"] - 4) <= 1
+
+
+def _stalled_history(n: int = 10) -> History:
+    """The best result came first; the nine after it were all worse (a stalled campaign)."""
+    h = History()
+    rng = np.random.default_rng(0)
+    pts = [(0.8, 0.2)] + [tuple(rng.uniform(0.6, 1.0, 2)) for _ in range(n - 1)]
+    for i, (a, b) in enumerate(pts):
+        y = f(0.8, 0.2) if i == 0 else min(f(a, b), f(0.8, 0.2) - 0.05)
+        h.observations.append(
+            Observation(x={"x1": a, "x2": b}, capability="q/exact", y={"y": y}, result_id=f"r{i}")
+        )
+        h.proposed.append({"x1": a, "x2": b})
+    return h
+
+
+def test_a_stalled_campaign_explores_with_one_candidate_only() -> None:
+    h = _stalled_history()
+    prop = Planner(spec(strategy={"n_init": 2}, batch_size=4)).propose(h, 4, 5)
+    sources = [c.source for c in prop.candidates]
+    assert sources.count("explore") == 1 and sources.count("model") == 3
+    assert any("explores" in n for n in prop.notes)
+    ex = next(c for c in prop.candidates if c.source == "explore")
+    others = [c for c in prop.candidates if c.source == "model"]
+    # it goes where the model knows little: away from the cluster of results and the batch
+    assert ex.predicted is not None and ex.predicted["std"] > max(
+        c.predicted["std"] for c in others
+    )
+    # not when switched off, nor while the best is recent, nor with outcome constraints
+    off = Planner(spec(strategy={"n_init": 2, "explore_after": 0}, batch_size=4))
+    assert {c.source for c in off.propose(h, 4, 5).candidates} == {"model"}
+    fresh = Planner(spec(strategy={"n_init": 2, "explore_after": 20}, batch_size=4))
+    assert {c.source for c in fresh.propose(h, 4, 5).candidates} == {"model"}
+    cons = spec(
+        strategy={"n_init": 2},
+        batch_size=4,
+        objectives=[{"name": "y"}],
+        constraints=[{"type": "outcome", "output": "y", "op": ">=", "value": 0.1}],
+    )
+    assert "explore" not in {c.source for c in Planner(cons).propose(h, 4, 5).candidates}
+
+
+def test_the_initial_design_follows_the_dimension_and_the_budget() -> None:
+    assert Planner(spec(budget={"requests": 40})).n_init == 5  # max(5, 2 d), d = 2
+    six = [{"name": f"x{i}", "low": 0, "high": 1} for i in range(6)]
+    assert Planner(spec(variables=six, budget={"requests": 80})).n_init == 12
+    assert Planner(spec(variables=six, budget={"requests": 16})).n_init == 4  # a quarter
+    assert Planner(spec(strategy={"n_init": 7})).n_init == 7

@@ -20,6 +20,11 @@ Strategies (``spec.strategy.name``, the ``bigmap.strategies`` entry points of
   acquisition integrates over the outcomes still to come), outliers left out of the fit
   (``models.py``), several fidelities of one output in one multi-fidelity GP with the
   fidelity of each candidate chosen by the variance it removes per unit of budget.
+  The Sobol start has ``max(5, 2 d)`` candidates (Ax's rule), at most a quarter of the
+  request budget. An exploration safeguard (issue 20, docs/planner.md): when the best
+  result is ``explore_after`` results old (default ``max(4, 2 * batch_size)``), one
+  candidate of the batch maximises qUCB (beta 4) instead, once per ``explore_after``
+  results while the campaign stays stalled.
 """
 
 from __future__ import annotations
@@ -210,7 +215,10 @@ class Planner:
         self.cost_of = {m.capability: m.cost for m in spec.measurements}
         self.strategy = strategy(spec.strategy.name)
         free = self.space._n_free()
-        self.n_init = spec.strategy.n_init or min(max(free + 1, 3), 10)
+        # Ax's rule for the Sobol start, max(5, 2 d) (Ax ``choose_generation_strategy``),
+        # at most a quarter of a request budget and 20
+        cap = max(2, spec.budget.requests // 4) if spec.budget.requests else 20
+        self.n_init = spec.strategy.n_init or min(max(5, 2 * free), cap, 20)
         if spec.strategy.name == "grid":
             first_tier_budget = spec.budget.requests or 10**6
             per_x = max(1, len(self._caps_for_new()))
@@ -665,10 +673,8 @@ class Planner:
     ) -> Proposal:
         import torch
         from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
-        from botorch.optim import optimize_acqf, optimize_acqf_discrete, optimize_acqf_mixed
 
         torch.manual_seed(self.seed(step))
-        st = self.spec.strategy
         models = self.fit(h, step)
         notes: list[str] = []
         if not any(o.name in models for o in self.objectives):
@@ -686,15 +692,61 @@ class Planner:
             acq_z = FixedFeatureAcquisitionFunction(acq, d=d + 1, columns=[d], values=[s])
         else:
             acq_z = acq
-        picked: list[tuple[dict[str, Any], float | None, int | None]] = []
+        if self.pool is not None and not self._free_pool(h):
+            return Proposal([], "botorch", models, notes=["the pool is exhausted"])
+        explore = self._explore_due(h, n, models)
+        n_main = n - 1 if explore else n
+        picked = self._optimise(acq_z, n_main, h, rng, step, [], notes) if n_main > 0 else []
+        if explore and (self.pool is None or len(self._free_pool(h)) > len(picked)):
+            ucb = self._explore_acquisition(models, h, step, [p[0] for p in picked])
+            more = self._optimise(ucb, 1, h, rng, step, picked, notes)
+            picked.extend((x, v, i, "explore") for x, v, i, _ in more)
+            notes.append(
+                f"no better result in the last {self._explore_after()} or more: one candidate "
+                "explores (qUCB, beta 4)"
+            )
+        obj = self.objectives[0].name
+        cands: list[Candidate] = []
+        for x, val, idx, source in picked:
+            pred = None
+            if obj in models:
+                mz = self._with_fidelity(self.space.encode(x)[None, :])
+                m, s = predict(models[obj].model, mz, models[obj].sign)
+                pred = {"mean": float(m[0]), "std": float(s[0])}
+            for cap, tier in self.assign(x, h, models):
+                cands.append(
+                    Candidate(
+                        x, cap, source, acquisition=val, predicted=pred, tier=tier, pool_index=idx
+                    )
+                )
+        return Proposal(cands, "botorch", models, grid=self.model_grid(models, h), notes=notes)
+
+    def _optimise(
+        self,
+        acq_z: Any,
+        q: int,
+        h: History,
+        rng: np.random.Generator,
+        step: int,
+        already: list[tuple[dict[str, Any], float | None, int | None, str]],
+        notes: list[str],
+    ) -> list[tuple[dict[str, Any], float | None, int | None, str]]:
+        """The ``q`` candidates that maximise an acquisition (pool or continuous space)."""
+        import torch
+        from botorch.optim import optimize_acqf, optimize_acqf_discrete, optimize_acqf_mixed
+
+        st = self.spec.strategy
+        d = self.space.d
+        picked: list[tuple[dict[str, Any], float | None, int | None, str]] = []
         if self.pool is not None:
-            free = self._free_pool(h)
+            taken = {p[2] for p in already}
+            free = [i for i in self._free_pool(h) if i not in taken]
             if not free:
-                return Proposal([], "botorch", models, notes=["the pool is exhausted"])
+                return []
             choices = torch.tensor(self.pool_z[free])  # type: ignore[index]
             with torch.no_grad():
                 X, vals = optimize_acqf_discrete(
-                    acq_z, q=min(n, len(free)), choices=choices, max_batch_size=1024, unique=True
+                    acq_z, q=min(q, len(free)), choices=choices, max_batch_size=1024, unique=True
                 )
             Xn = X.numpy()
             for row, v in zip(
@@ -704,79 +756,115 @@ class Planner:
             ):
                 j = int(np.argmin(np.linalg.norm(self.pool_z[free] - row, axis=1)))  # type: ignore[index]
                 i = free[j]
-                x = dict(self.pool[i])  # type: ignore[index]
-                picked.append((x, float(v), i))
+                picked.append((dict(self.pool[i]), float(v), i, "model"))  # type: ignore[index]
                 free = [f for f in free if f != i]
                 if not free:
                     break
-        else:
-            bounds = torch.stack(
-                [torch.zeros(d, dtype=torch.double), torch.ones(d, dtype=torch.double)]
-            )
-            cons = self.space.botorch_constraints()
+            return picked
+        bounds = torch.stack(
+            [torch.zeros(d, dtype=torch.double), torch.ones(d, dtype=torch.double)]
+        )
+        cons = self.space.botorch_constraints()
+        kwargs = dict(
+            q=q,
             # effort grows with the dimension: a 2-D space needs fewer starts than a 6-D one
-            kwargs = dict(
-                q=n,
-                num_restarts=min(st.num_restarts, 2 + d),
-                raw_samples=min(st.raw_samples, max(64, 64 * d)),
-                options={"batch_limit": 8, "maxiter": 200, "seed": self.seed(step)},
-                retry_on_optimization_warning=False,
-                **cons,
+            num_restarts=min(st.num_restarts, 2 + d),
+            raw_samples=min(st.raw_samples, max(64, 64 * d)),
+            options={"batch_limit": 8, "maxiter": 200, "seed": self.seed(step)},
+            retry_on_optimization_warning=False,
+            **cons,
+        )
+        fixed = dict(self.space.fixed)
+        choices = self.space.categorical_choices()
+        try:
+            if choices:
+                X, vals = optimize_acqf_mixed(
+                    acq_z, bounds, fixed_features_list=[{**fixed, **c} for c in choices], **kwargs
+                )
+            else:
+                X, vals = optimize_acqf(
+                    acq_z, bounds, fixed_features=fixed or None, sequential=st.sequential, **kwargs
+                )
+            Xn = X.detach().numpy().reshape(-1, d)
+            v = vals.detach().reshape(-1).tolist() if vals is not None else [None]
+            acq_value = float(v[0]) if v and v[0] is not None else None
+        except Exception as exc:  # optimisation failed: keep going with Sobol points
+            notes.append(
+                f"acquisition optimisation failed ({type(exc).__name__}: {exc}); Sobol instead"
             )
-            fixed = dict(self.space.fixed)
-            choices = self.space.categorical_choices()
-            try:
-                if choices:
-                    X, vals = optimize_acqf_mixed(
-                        acq_z,
-                        bounds,
-                        fixed_features_list=[{**fixed, **c} for c in choices],
-                        **kwargs,
-                    )
-                else:
-                    X, vals = optimize_acqf(
-                        acq_z,
-                        bounds,
-                        fixed_features=fixed or None,
-                        sequential=st.sequential,
-                        **kwargs,
-                    )
-                Xn = X.detach().numpy().reshape(-1, d)
-                v = vals.detach().reshape(-1).tolist() if vals is not None else [None]
-                acq_value = float(v[0]) if v and v[0] is not None else None
-            except Exception as exc:  # optimisation failed: keep going with Sobol points
+            Xn = np.array([self.space.encode(x) for x in self._sobol(h, q)])
+            acq_value = None
+        for row in Xn:
+            x = self.space.decode(row)
+            if self.space.inequalities and not self.space.feasible(x, tol=1e-4):
                 notes.append(
-                    f"acquisition optimisation failed ({type(exc).__name__}: {exc}); Sobol instead"
+                    "a proposal broke a constraint after rounding: replaced by a random feasible point"
                 )
-                Xn = np.array([self.space.encode(x) for x in self._sobol(h, n)])
-                acq_value = None
-            for row in Xn:
-                x = self.space.decode(row)
-                if self.space.inequalities and not self.space.feasible(x, tol=1e-4):
-                    notes.append(
-                        "a proposal broke a constraint after rounding: replaced by a random feasible point"
-                    )
-                    x = self.space.sample(1, rng)[0][0]
-                dup = any(same_x(x, p[0]) for p in picked) or any(same_x(x, p.x) for p in h.pending)
-                if dup and self.space.int_cols + sum(self.space.cat_groups, []):
-                    x = self.space.sample(1, rng)[0][0]
-                    notes.append("a duplicate after rounding: replaced by a random point")
-                picked.append((x, acq_value, None))
-        obj = self.objectives[0].name
-        cands: list[Candidate] = []
-        for x, val, idx in picked:
-            pred = None
-            if obj in models:
-                mz = self._with_fidelity(self.space.encode(x)[None, :])
-                m, s = predict(models[obj].model, mz, models[obj].sign)
-                pred = {"mean": float(m[0]), "std": float(s[0])}
-            for cap, tier in self.assign(x, h, models):
-                cands.append(
-                    Candidate(
-                        x, cap, "model", acquisition=val, predicted=pred, tier=tier, pool_index=idx
-                    )
-                )
-        return Proposal(cands, "botorch", models, grid=self.model_grid(models, h), notes=notes)
+                x = self.space.sample(1, rng)[0][0]
+            dup = any(same_x(x, p[0]) for p in [*already, *picked]) or any(
+                same_x(x, p.x) for p in h.pending
+            )
+            if dup and self.space.int_cols + sum(self.space.cat_groups, []):
+                x = self.space.sample(1, rng)[0][0]
+                notes.append("a duplicate after rounding: replaced by a random point")
+            picked.append((x, acq_value, None, "model"))
+        return picked
+
+    # -- the exploration safeguard
+
+    def _explore_after(self) -> int:
+        st = self.spec.strategy
+        if st.explore_after is not None:
+            return st.explore_after
+        return max(4, 2 * self.spec.batch_size)
+
+    def _explore_due(self, h: History, n: int, models: dict[str, OutputModel]) -> bool:
+        """Whether one candidate of this batch should explore: the best target result is
+        ``explore_after`` or more results old, once per ``explore_after`` results while it
+        stays so. Single objective, no outcome constraints and no failures (exploring must
+        not walk into what the constraints keep out), and not with qUCB (it explores)."""
+        k = self._explore_after()
+        if k <= 0 or len(self.objectives) != 1 or FEASIBLE in models:
+            return False
+        if self.spec.strategy.acquisition in ("qucb", "qlognehvi"):
+            return False
+        if any(isinstance(c, OutcomeConstraint) for c in self.spec.constraints):
+            return False
+        obj = self.objectives[0]
+        rows = self.observed(obj.name, h, target_only=True)
+        if len(rows) <= k:
+            return False
+        vals = [obj.sign * o.y[obj.name] for o in rows]
+        since = len(vals) - 1 - int(np.argmax(vals))
+        return since >= k and (since - k) % k < max(n, 1)
+
+    def _explore_acquisition(
+        self, models: dict[str, OutputModel], h: History, step: int, also: list[dict[str, Any]]
+    ) -> Any:
+        """qUCB with beta 4 (about mean + 2 posterior standard deviations) on the objective,
+        with the pending candidates and the rest of the batch as ``X_pending`` (N. Srinivas,
+        A. Krause, S. Kakade, M. Seeger, "Gaussian process optimization in the bandit
+        setting", ICML 2010; batch form of J. T. Wilson, F. Hutter, M. P. Deisenroth,
+        "Maximizing acquisition functions for Bayesian optimization", NeurIPS 2018)."""
+        import torch
+        from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
+        from botorch.acquisition.monte_carlo import qUpperConfidenceBound
+        from botorch.sampling import SobolQMCNormalSampler
+
+        model = models[self.objectives[0].name].model
+        avoid = [p.x for p in h.pending] + also
+        X_pending = (
+            torch.tensor(self._with_fidelity(np.array([self.space.encode(x) for x in avoid])))
+            if avoid
+            else None
+        )
+        sampler = SobolQMCNormalSampler(sample_shape=torch.Size([128]), seed=self.seed(step) + 1)
+        acq = qUpperConfidenceBound(model, beta=4.0, sampler=sampler, X_pending=X_pending)
+        if self.multi_fidelity:
+            s = max(m.fidelity for m in self.spec.measurements)
+            d = self.space.d
+            return FixedFeatureAcquisitionFunction(acq, d=d + 1, columns=[d], values=[s])
+        return acq
 
     # ------------------------------------------------------------------ for the dashboard
 

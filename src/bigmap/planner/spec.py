@@ -292,12 +292,26 @@ class StrategySpec(_Model):
         description="with several measurements of one output: choose by information per cost",
     )
     grid_points: int | None = Field(default=None, ge=2, le=1000)
-    raw_samples: int = Field(default=256, ge=16, le=100000)
-    num_restarts: int = Field(default=6, ge=1, le=100)
+    raw_samples: int = Field(
+        default=256,
+        ge=16,
+        le=100000,
+        description="random points that seed the acquisition's optimiser",
+    )
+    num_restarts: int = Field(
+        default=6, ge=1, le=100, description="starts of the acquisition's optimiser"
+    )
     beta: float = Field(default=2.0, gt=0, description="qUCB exploration weight")
     kernel: Literal["matern", "rbf"] = Field(default="rbf", description="GP kernel")
     sequential: bool = Field(
         default=False, description="build a batch greedily, one candidate at a time"
+    )
+    explore_after: int | None = Field(
+        default=None,
+        ge=0,
+        le=10000,
+        description="results without a better best after which one candidate explores "
+        "(qUCB, beta 4); default max(4, 2 * batch_size); 0: never",
     )
 
     @field_validator("name", mode="before")
