@@ -39,6 +39,9 @@ from tests.conftest import Live, _require_postgres
 
 GOOD = "correct horse battery staple"
 
+# live brokers of its own (``strict``) and databases: every test here is integration
+pytestmark = pytest.mark.integration
+
 
 def _address() -> str:
     """A client address of its own (IPv6 documentation prefix, RFC 3849)."""
