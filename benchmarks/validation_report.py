@@ -43,14 +43,16 @@ PROVENANCE = [
     "nice -n 10 .venv/bin/python benchmarks/validation_molecule.py --no-dft \\",
     "    --cache benchmarks/out/molecule_runs.json          # xTB for the other carbonates",
     "nice -n 10 .venv/bin/python benchmarks/validation_crystal.py \\",
-    "    --cache benchmarks/out/crystal_runs.json",
+    "    --cache benchmarks/out/crystal_runs.json          # stopped in the NEB (time)",
     ".venv/bin/python benchmarks/electrolyte_model_validation.py \\",
     "    --json benchmarks/out/electrolyte_cv.json          # the grouped 5-fold CV",
     "```",
     "",
-    "Running a script again with the same `--cache` computes only what is missing (e.g. DFT",
-    "for PC, DMC, EMC and FEC: drop `--only`). The DFT rows give each molecule's wall and",
-    "CPU time and the load average during its run.",
+    "Running a script again with the same `--cache` computes only what is missing: DFT for",
+    "PC, DMC, EMC and FEC (drop `--only`) and the LiFePO4 NEB barrier were not affordable in",
+    "the time of the run (the machine's load was 10-16 on 2 cores), so those rows are absent.",
+    "The DFT rows give each molecule's wall and CPU time and the load average during its",
+    "run (for EC and VC sampled from /proc/loadavg by a separate loop; see the cache).",
 ]
 
 
