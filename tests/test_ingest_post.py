@@ -139,7 +139,7 @@ def test_post_records_the_files_at_the_broker(live_one, lab_folder: Path, tmp_pa
         str(tmp_path / "o3.parquet"),
         env={**env, "BIGMAP_TOKEN": live_one.tokens["olga"]},
     )
-    assert r.returncode == 1 and "observers" in r.stderr
+    assert r.returncode == 1 and "role observer" in r.stderr and "read-only" in r.stderr
     # no token at all
     r = bigmap(str(lab_folder / "neware_TestFile.nda"), "--post", env={**env, "BIGMAP_TOKEN": ""})
     assert r.returncode == 2 and "no token" in r.stderr
