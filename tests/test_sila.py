@@ -487,10 +487,16 @@ def test_meter_through_the_broker(live_one, tmp_path: Path, meter: Device) -> No
                     tenant_id=_alice_tenant(c),
                 )
             # the observable property in the tenant's status, sent with the heartbeat
-            t = _tenant(c, "test-meter")
-            status = t["software"]["status"]
+            # (the subscription's first value reaches the broker with the next beat: wait)
+            deadline = time.monotonic() + 60
+            while True:
+                status = _tenant(c, "test-meter")["software"]["status"]
+                props = status.get("properties") or {}
+                if "ConductivityMeter.SensorStatus" in props or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
             assert status["connected"] is True
-            assert status["properties"]["ConductivityMeter.SensorStatus"] in ("idle", "measuring")
+            assert props["ConductivityMeter.SensorStatus"] in ("idle", "measuring"), status
     finally:
         worker.stop()
 
