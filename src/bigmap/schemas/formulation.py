@@ -50,7 +50,7 @@ default the 3:7 one (:data:`HTE_EMC_MASS_FRACTION`). :func:`pc_share_to_r` /
 Molar masses are computed from the IUPAC conventional standard atomic weights
 (CIAAW, "Standard atomic weights of the elements 2021", Pure Appl. Chem. 95 (2023) 1159):
 C 12.011, H 1.008, O 15.999, F 18.998403163, P 30.973761998, Li 6.94. SMILES and InChIKeys
-are those used by the FINALES examples (``../shared/finales/examples``), checked with RDKit.
+are those used by the FINALES examples (``tests/data/finales/examples``, from the FINALES repository, MIT), checked with RDKit.
 
 Pure Python + numpy: no pydantic model is needed here, a formulation is the FINALES list of
 ``{chemical: {SMILES, InChIKey}, fraction, fraction_type: "molPerMol"}``.

@@ -1,7 +1,7 @@
 """Tenant limitations in the notation of FINALES, checked and matched.
 
 A tenant declares, per capability, the parameter values it can serve. The notation is
-FINALES' (see ``../shared/finales/examples/tenants``):
+FINALES' (see ``tests/data/finales/examples/tenants``):
 
 - the limitations of a capability are an object ``{parameter: limitation}``, a list of
   such objects, or ``{"anyOf": [...]}`` of them (alternatives);

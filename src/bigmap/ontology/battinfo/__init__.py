@@ -1,7 +1,7 @@
 """BattINFO assets that bigmap's semantics are built from (data files only, no code).
 
-Source: repository BIG-MAP/BattINFO at commit a600a72 (2026-08-22), as shipped in
-``../shared/battinfo``; Apache License 2.0 (``LICENSE`` beside this file). BattINFO pins
+Source: repository BIG-MAP/BattINFO at commit a600a72 (2026-08-22), as received by the project;
+Apache License 2.0 (``LICENSE`` beside this file). BattINFO pins
 the EMMO versions it was verified against: domain-battery 0.20.2, domain-electrochemistry
 0.37.2, domain-chemical-substance 0.15.0 and EMMO core 1.0.2 (``vocab/battinfo.ttl``).
 

@@ -53,7 +53,7 @@ Raw data: :func:`maccor_export` writes the records in the layout of a Maccor tex
 header block and the columns ``Rec# Cyc# Step TestTime StepTime Amp-hr Watt-hr Amps Volts
 State ES DPt Time ACImp/Ohms DCIR/Ohms Aux #1  Units``, tab separated; Amp-hr and Watt-hr
 restart at each step; Amps unsigned with the State C/D/R giving the direction), as in
-``../shared/data/cycler_files/maccor_001.txt``, with more decimals than Maccor's 5 so that
+``tests/data/cycler_files/maccor_001.txt``, with more decimals than Maccor's 5 so that
 coin-cell capacities keep their resolution.
 """
 
